@@ -1,0 +1,9 @@
+/** Tests run on the TypeScript sources directly (ts-jest, transpile only: `tsc -b` type-checks). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages', '<rootDir>/bench'],
+  testMatch: ['**/src/**/*.test.ts', '**/test/**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
+  moduleNameMapper: { '^@fpt-ts/(tensor|autograd|gpt2|tasks|fpt)$': '<rootDir>/packages/$1/src' },
+  testTimeout: 60000,
+};
