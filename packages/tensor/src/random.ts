@@ -1,0 +1,82 @@
+/**
+ * Seeded random streams. Every random number in the project comes from a `Generator`, so the same
+ * seed gives the same run; `state()`/`setState()` let checkpoints resume a stream exactly.
+ * Built on seedrandom's Alea (fast, small state that round-trips through JSON).
+ */
+import seedrandom from 'seedrandom';
+
+export type GeneratorState = object;
+
+interface AleaPrng {
+  (): number;
+  double(): number;
+  state(): GeneratorState;
+}
+
+export class Generator {
+  private prng: AleaPrng;
+
+  constructor(seed: number | string = 0) {
+    this.prng = seedrandom.alea(String(seed), { state: true }) as unknown as AleaPrng;
+  }
+
+  /** Uniform in [0, 1) with 53 bits of randomness. */
+  random(): number {
+    return this.prng.double();
+  }
+
+  /** Uniform in [lo, hi). */
+  uniform(lo = 0, hi = 1): number {
+    return lo + (hi - lo) * this.random();
+  }
+
+  /** Standard normal by Box–Muller (one value per call; no cached spare, so the state is the prng's alone). */
+  normal(mean = 0, std = 1): number {
+    let u = this.random();
+    while (u === 0) u = this.random();
+    const v = this.random();
+    return mean + std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Integer uniform in [lo, hi). */
+  randint(lo: number, hi: number): number {
+    if (!(hi > lo)) throw new Error(`randint: empty range [${lo}, ${hi})`);
+    return lo + Math.floor(this.random() * (hi - lo));
+  }
+
+  /** A uniformly random permutation of 0..n-1 (Fisher–Yates). */
+  permutation(n: number): Int32Array {
+    const p = new Int32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(this.random() * (i + 1));
+      const t = p[i]; p[i] = p[j]; p[j] = t;
+    }
+    return p;
+  }
+
+  /** A child stream derived from this one (consumes one draw), for independent sub-streams. */
+  fork(): Generator {
+    return new Generator(`fork:${this.random()}`);
+  }
+
+  state(): GeneratorState {
+    return this.prng.state();
+  }
+
+  setState(state: GeneratorState): void {
+    this.prng = seedrandom.alea('', { state }) as unknown as AleaPrng;
+  }
+}
+
+let defaultGenerator = new Generator(0);
+
+/** The process-wide generator used when an op is not given one (like torch.manual_seed). */
+export function manualSeed(seed: number | string): Generator {
+  defaultGenerator = new Generator(seed);
+  return defaultGenerator;
+}
+
+export function getDefaultGenerator(): Generator {
+  return defaultGenerator;
+}
