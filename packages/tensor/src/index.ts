@@ -12,4 +12,5 @@ export * from './shape';
 export * from './random';
 export * from './tensor';
 export * as ops from './ops';
+export type { Axes, Operand } from './ops';
 export { refKernels };

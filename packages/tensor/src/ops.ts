@@ -88,6 +88,28 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   return new Tensor(out, shape);
 }
 
+/**
+ * Write `src` (broadcast to dst's shape) into the elements `dst` views, in place. The one op that
+ * mutates: for filling part of a buffer (a KV cache, a gradient of a slice).
+ */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  const s = src.broadcastTo(dst.shape).contiguous().data;
+  const nd = dst.ndim;
+  if (dst.size === 0) return;
+  const idx = new Array<number>(nd).fill(0);
+  let off = dst.offset;
+  for (let i = 0; i < s.length; i++) {
+    dst.data[off] = s[i];
+    for (let d = nd - 1; d >= 0; d--) {
+      idx[d]++;
+      off += dst.strides[d];
+      if (idx[d] < dst.shape[d]) break;
+      off -= dst.strides[d] * dst.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 /** x with `value` wherever mask is non-zero (mask broadcasts to x's shape). */
 export function maskedFill(x: Tensor, mask: Tensor, value: number): Tensor {
   const shape = broadcastShapes('maskedFill', x.shape, mask.shape);
