@@ -6,4 +6,5 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] },
   moduleNameMapper: { '^@fpt-ts/(tensor|autograd|gpt2|tasks|fpt)$': '<rootDir>/packages/$1/src' },
   testTimeout: 60000,
+  reporters: ['default', '<rootDir>/scripts/jest-summary.js'],
 };
