@@ -93,7 +93,9 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
  * mutates: for filling part of a buffer (a KV cache, a gradient of a slice).
  */
 export function copyInto(dst: Tensor, src: Tensor): void {
-  const s = src.broadcastTo(dst.shape).contiguous().data;
+  const b = src.broadcastTo(dst.shape);
+  // read from a private copy when src views dst's storage (e.g. copyInto(x.transpose(), x))
+  const s = b.data === dst.data ? b.clone().data : b.contiguous().data;
   const nd = dst.ndim;
   if (dst.size === 0) return;
   const idx = new Array<number>(nd).fill(0);

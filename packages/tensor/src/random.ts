@@ -3,7 +3,8 @@
  * seed gives the same run; `state()`/`setState()` let checkpoints resume a stream exactly.
  * Built on seedrandom's Alea (fast, small state that round-trips through JSON).
  */
-import seedrandom from 'seedrandom';
+// `import = require` works with and without esModuleInterop (ts-jest compiles without the base tsconfig's options).
+import seedrandom = require('seedrandom');
 
 export type GeneratorState = object;
 

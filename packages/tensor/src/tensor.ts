@@ -214,10 +214,13 @@ export class Tensor {
     if (shape.length < this.ndim) throw new Error(`expand: cannot expand ${fmt(this.shape)} to fewer dims ${fmt(shape)}`);
     const lead = shape.length - this.ndim;
     const strides = shape.map((s, d) => {
-      if (d < lead) return 0;
+      if (d < lead) {
+        if (!Number.isInteger(s) || s < 0) throw new Error(`expand: cannot expand ${fmt(this.shape)} to ${fmt(shape)} (new leading dim ${d} must be a size, got ${s})`);
+        return 0;
+      }
       const own = this.shape[d - lead];
       if (s === -1 || s === own) return this.strides[d - lead];
-      if (own === 1) return 0;
+      if (own === 1 && Number.isInteger(s) && s >= 0) return 0;
       throw new Error(`expand: cannot expand ${fmt(this.shape)} to ${fmt(shape)} (dim ${d}: ${own} -> ${s})`);
     });
     const out = shape.map((s, d) => (s === -1 ? this.shape[d - lead] : s));
