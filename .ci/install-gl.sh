@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Build headless-gl (the `gl` package, gpu.js's `headlessgl` mode) and install Xvfb to give it a display.
 #
-# Idempotent: does nothing heavy when `gl` already loads. Never fails the CI run: when gl cannot be built,
-# it prints a loud banner and exits 0, and the gpujs parity suite skips the headlessgl mode with a warning.
+# Usage: install-gl.sh [pre|post]
+#   pre   Debian packages only (build-essential, libxi-dev, libglu1-mesa-dev, libglew-dev, pkg-config, xvfb):
+#         run before `npm ci`, which then builds gl itself (root package.json allowScripts has "gl": true)
+#   post  `npm rebuild gl` if gl still does not load, then check for a context under xvfb-run
+#   (none) both
+# Idempotent: does nothing heavy when the packages are there and `gl` already loads. Never fails the CI
+# run: when gl cannot be built it prints a loud banner and exits 0, and the gpujs parity suite skips the
+# headlessgl mode with a warning.
 #
 # Facts (measured on Debian 12, node 20, npm 11): gl's prebuilt binary download fails offline, so
 # `npm rebuild gl` compiles it from source (about 4 minutes on 2 cores). npm 11 only runs gl's install
@@ -28,20 +34,33 @@ gl_context() {
   " 2>/dev/null
 }
 
+PHASE="${1:-all}"
+
 DEBS=(build-essential python3 pkg-config libxi-dev libglu1-mesa-dev libglew-dev xvfb xauth)
 
-missing=()
-for p in "${DEBS[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
+install_debs() {
+  local missing=() p
+  for p in "${DEBS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && { echo 'install-gl: Debian packages already installed'; return 0; }
   echo "install-gl: installing Debian packages: ${missing[*]}"
-  SUDO=''
-  [ "$(id -u)" -ne 0 ] && SUDO='sudo'
-  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; }; then
+  local sudo=''
+  [ "$(id -u)" -ne 0 ] && sudo='sudo'
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+if [ "$PHASE" != post ]; then
+  if ! install_debs; then
     loud "apt-get failed; headless-gl cannot be built. The gpujs headlessgl tests will be SKIPPED."
     exit 0
   fi
+  [ "$PHASE" = pre ] && exit 0
+fi
+
+if [ ! -d node_modules/gl ]; then
+  loud "node_modules/gl is missing (run npm ci first). The gpujs headlessgl tests will be SKIPPED."
+  exit 0
 fi
 
 if gl_loads; then
