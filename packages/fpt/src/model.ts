@@ -12,6 +12,7 @@
 import { Tensor, fmt, Generator, getDefaultGenerator, zeros } from '@fpt-ts/tensor';
 import { Module, Linear, Embedding, Dropout, Variable, Parameter, F, orthogonal } from '@fpt-ts/autograd';
 import { GPT2 } from '@fpt-ts/gpt2';
+import { LayerNormLSTM } from './lstm';
 
 export interface FreezeFlags {
   /** Freeze the transformer at all; false = "Full" fine-tuning of every GPT-2 weight. */
@@ -66,14 +67,15 @@ export interface FPTOptions {
 export class FPT extends Module {
   in_layer: Linear | Embedding;
   in_dropout: Dropout;
-  transformer: GPT2;
+  /** GPT-2 (FPT, Full, random-init frozen) or the LayerNorm-LSTM baseline. */
+  transformer: GPT2 | LayerNormLSTM;
   out_layer: Linear;
   readonly options: Required<Omit<FPTOptions, 'freeze' | 'generator'>> & { freeze: FreezeFlags };
 
-  constructor(transformer: GPT2, options: FPTOptions) {
+  constructor(transformer: GPT2 | LayerNormLSTM, options: FPTOptions) {
     super();
     const g = options.generator ?? getDefaultGenerator();
-    const C = transformer.config.n_embd;
+    const C = transformer instanceof GPT2 ? transformer.config.n_embd : transformer.layers[0].hidden;
     this.options = {
       inputKind: options.inputKind,
       inputDim: options.inputDim,
@@ -101,8 +103,9 @@ export class FPT extends Module {
   /** Set requiresGrad on every parameter from the freeze flags. */
   applyFreeze(): void {
     const f = this.options.freeze;
+    const gpt = this.transformer instanceof GPT2;
     for (const [name, p] of this.transformer.namedParameters()) {
-      p.requiresGrad = f.freeze_trans ? freezeRule(name).trains(f) : true;
+      p.requiresGrad = f.freeze_trans && gpt ? freezeRule(name).trains(f) : true; // the LSTM baseline trains fully
     }
     for (const p of this.in_layer.parameters()) p.requiresGrad = !f.freeze_in;
     for (const p of this.out_layer.parameters()) p.requiresGrad = !f.freeze_out;
@@ -123,7 +126,9 @@ export class FPT extends Module {
       }
       embeds = this.in_dropout.forward(this.in_layer.forward(new Variable(x))); // (B, T, C)
     }
-    const h = this.transformer.forward({ inputsEmbeds: embeds }).lastHiddenState; // (B, T, C)
+    const h = this.transformer instanceof GPT2
+      ? this.transformer.forward({ inputsEmbeds: embeds }).lastHiddenState // (B, T, C)
+      : this.transformer.forward(embeds);
     const T = h.shape[1], k = this.options.outputTokens;
     if (k > T) throw new Error(`FPT: output reads the last ${k} positions of a ${T}-token input`);
     return this.out_layer.forward(h.narrow(1, T - k, k)); // (B, k, outputDim)
@@ -153,7 +158,8 @@ export class FPT extends Module {
   parameterGroups(): { group: string; name: string; p: Parameter }[] {
     const out: { group: string; name: string; p: Parameter }[] = [];
     for (const [name, p] of this.in_layer.namedParameters('in_layer.')) out.push({ group: 'input layer', name, p });
-    for (const [name, p] of this.transformer.namedParameters()) out.push({ group: freezeRule(name).group, name: `transformer.${name}`, p });
+    const gpt = this.transformer instanceof GPT2;
+    for (const [name, p] of this.transformer.namedParameters()) out.push({ group: gpt ? freezeRule(name).group : 'lstm', name: `transformer.${name}`, p });
     for (const [name, p] of this.out_layer.namedParameters('out_layer.')) out.push({ group: 'output layer', name, p });
     return out;
   }

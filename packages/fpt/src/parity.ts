@@ -26,7 +26,11 @@ export const PARITY_TOLERANCE = 1e-4;
 /** max |a − b| and whether every element is within tol·max(1, |b|). */
 export function compare(name: string, ours: Tensor, ref: RawTensor): ParityRow {
   const a = ours.contiguous().data, b = ref.data;
-  if (a.length !== b.length) return { name, maxDiff: Infinity, ok: false, note: `size ${a.length} vs reference ${b.length}` };
+  // shapes must agree up to axes of size 1 (ours [B, 1, classes] vs the reference's [B, classes])
+  const squeezed = (s: readonly number[]) => s.filter((d) => d !== 1).join(',');
+  if (a.length !== b.length || squeezed(ours.shape) !== squeezed(ref.shape)) {
+    return { name, maxDiff: Infinity, ok: false, note: `shape [${ours.shape.join(', ')}] vs reference [${ref.shape.join(', ')}]` };
+  }
   let maxDiff = 0, ok = true;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
@@ -69,8 +73,18 @@ function parityRows(modelDir: string, referenceFile: string): ParityRow[] {
 
   // FPT step and Adam steps
   if (has(ref, 'fpt.')) rows.push(...fptRows(model, ref, referenceFile));
+
+  // every reference tensor is either an input or recomputed: one we do not know how to produce is a failure
+  const produced = new Set(rows.map((r) => r.name));
+  for (const key of ref.keys()) {
+    if (!INPUTS.includes(key) && !produced.has(key)) rows.push({ name: key, maxDiff: Infinity, ok: false, note: 'not recomputed: unknown tensor for this model' });
+  }
+  if (rows.length === 0) throw new Error(`parity: reference ${referenceFile} holds nothing to compare (no input_ids, no fpt.* tensors)`);
   return rows;
 }
+
+/** Reference tensors that are inputs of the computation, not results. */
+const INPUTS = ['input_ids', 'fpt.x', 'fpt.y', 'fpt.in_layer.weight', 'fpt.in_layer.bias', 'fpt.out_layer.weight', 'fpt.out_layer.bias'];
 
 function greedyRow(model: GPT2, ids: Tensor, expected: RawTensor): ParityRow {
   const T = ids.shape[1];

@@ -38,21 +38,29 @@ export const generateCommand: Command = {
   run(v) {
     const modelDir = typeof v.model === 'string' ? v.model : defaultModelDir();
     const tokenizer = tokenizerFor(modelDir, dataDir(v['data-dir'] as string | undefined));
-    const model = loadGPT2(modelDir);
-    const prompt = tokenizer.encode(typeof v.prompt === 'string' ? v.prompt : '\n');
-    const num = (key: string, dflt: number) => {
+    const num = (key: string, dflt: number, integer: boolean) => {
       const raw = v[key];
       if (raw === undefined) return dflt;
       const n = Number(raw);
-      if (!Number.isFinite(n)) throw new Error(`--${key}: not a number: ${String(raw)}`);
+      if (raw === '' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+        throw new Error(`--${key}: expected ${integer ? 'an integer' : 'a number'} >= 0, got '${String(raw)}'`);
+      }
       return n;
     };
+    const options = {
+      maxNewTokens: num('max-tokens', 100, true), temperature: num('temperature', 0.8, false), topK: num('top-k', 40, true),
+      seed: num('seed', 0, true), useCache: !v['no-cache'], stopToken: tokenizer.eotId,
+    };
+    const model = loadGPT2(modelDir);
+    if (tokenizer.vocabSize > model.config.vocab_size) {
+      throw new Error(`${modelDir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${model.config.vocab_size}`);
+    }
+    // an empty prompt starts from <|endoftext|>, as GPT-2 was trained to begin a document
+    const encoded = tokenizer.encode(typeof v.prompt === 'string' ? v.prompt : '\n');
+    const prompt = encoded.length === 0 && tokenizer.eotId !== undefined ? [tokenizer.eotId] : encoded;
     const decoder = new StreamingDecoder(tokenizer);
-    process.stdout.write(tokenizer.decode(prompt));
-    for (const id of generate(model, prompt, {
-      maxNewTokens: num('max-tokens', 100), temperature: num('temperature', 0.8), topK: num('top-k', 40),
-      seed: num('seed', 0), useCache: !v['no-cache'], stopToken: tokenizer.eotId,
-    })) {
+    process.stdout.write(tokenizer.decode(encoded));
+    for (const id of generate(model, prompt, options)) {
       process.stdout.write(decoder.push(id));
     }
     process.stdout.write(decoder.flush() + '\n');

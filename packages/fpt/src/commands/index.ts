@@ -5,6 +5,8 @@
 import type { ParseArgsConfig } from 'util';
 import { parity } from './parity';
 import { generateCommand } from './generate';
+import { trainCommand } from './train';
+import { paramsCommand } from './params';
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
@@ -18,4 +20,4 @@ export interface Command {
   run(values: OptionValues, positionals: string[]): Promise<number | void> | number | void;
 }
 
-export const COMMANDS: Command[] = [generateCommand, parity];
+export const COMMANDS: Command[] = [trainCommand, paramsCommand, generateCommand, parity];

@@ -20,7 +20,9 @@ export const parity: Command = {
     if (typeof v.model !== 'string') throw new Error('--model DIR is required');
     const reference = typeof v.reference === 'string' ? v.reference : path.join(v.model, 'reference.safetensors');
     const rows = runParity(v.model, reference);
-    console.log(`backend ${getBackend().name}, model ${v.model}, reference ${reference}`);
+    const backend = getBackend();
+    const info = Object.entries(backend.info()).map(([k, x]) => `${k}=${x}`).join(' ');
+    console.log(`backend ${backend.name}${info ? ` (${info})` : ''}, model ${v.model}, reference ${reference}`);
     console.log(formatParity(rows));
     const bad = rows.filter((r) => !r.ok).length;
     console.log(bad === 0 ? `all ${rows.length} tensors within tolerance` : `${bad} of ${rows.length} tensors out of tolerance`);
