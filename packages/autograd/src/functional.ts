@@ -52,9 +52,10 @@ export function neg(a: VarLike): Variable {
 export function pow(a: VarLike, b: VarLike): Variable {
   const A = lift(a), B = lift(b, A);
   const out = ops.pow(A.data, B.data);
+  // as torch: d/da is 0 where b = 0 (not 0·0^−1 = NaN at a = 0); d/db is 0 where a = 0 and b ≥ 0 (not 0·ln 0)
   return record('pow', out, [A, B], (g, [na, nb]) => [
-    na ? sumToShape(ops.mul(g, ops.mul(B.data, ops.pow(A.data, ops.sub(B.data, 1)))), A.shape) : null, // b·a^(b−1)
-    nb ? sumToShape(ops.mul(g, ops.mul(out, ops.log(A.data))), B.shape) : null, // a^b·ln a
+    na ? sumToShape(ops.mul(g, ops.where(ops.eq(B.data, 0), 0, ops.mul(B.data, ops.pow(A.data, ops.sub(B.data, 1))))), A.shape) : null, // b·a^(b−1)
+    nb ? sumToShape(ops.mul(g, ops.where(ops.mul(ops.eq(A.data, 0), ops.ge(B.data, 0)), 0, ops.mul(out, ops.log(A.data)))), B.shape) : null, // a^b·ln a
   ]);
 }
 
@@ -68,12 +69,14 @@ function minmax(op: 'maximum' | 'minimum', a: VarLike, b: VarLike): Variable {
   const A = lift(a), B = lift(b, A);
   const out = ops.binary(op, A.data, B.data);
   // the gradient goes to the winner; ties split it evenly (as torch.maximum)
-  return record(op, out, [A, B], (g) => {
+  return record(op, out, [A, B], (g, [na, nb]) => {
     const aWins = op === 'maximum' ? ops.gt(A.data, B.data) : ops.lt(A.data, B.data);
     const tie = ops.mul(ops.eq(A.data, B.data), 0.5);
     const wa = ops.add(aWins, tie);
-    const wb = ops.sub(1, wa);
-    return [sumToShape(ops.mul(g, wa), A.shape), sumToShape(ops.mul(g, wb), B.shape)];
+    return [
+      na ? sumToShape(ops.mul(g, wa), A.shape) : null,
+      nb ? sumToShape(ops.mul(g, ops.sub(1, wa)), B.shape) : null,
+    ];
   });
 }
 
@@ -213,6 +216,7 @@ export function narrow(x: Variable, axis: number, start: number, length: number)
 }
 
 export function select(x: Variable, axis: number, index: number): Variable {
+  x.data.select(axis, index); // validates the index (a select error, not a narrow one)
   const ax = normAxis('select', axis, x.ndim);
   const i = index < 0 ? index + x.shape[ax] : index;
   return squeeze(narrow(x, ax, i, 1), ax);

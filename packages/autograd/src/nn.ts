@@ -68,12 +68,13 @@ export abstract class Module {
 
   /**
    * Copy tensors into the parameters by name. Strict mode (default) requires exactly the module's
-   * names; every problem is collected and reported in one error.
+   * names; every problem is collected and reported in one error, and nothing is loaded unless all is well.
    */
   loadStateDict(state: ReadonlyMap<string, Tensor>, options: { strict?: boolean; source?: string } = {}): void {
     const strict = options.strict ?? true;
     const params = new Map(this.namedParameters());
     const problems: string[] = [];
+    const loads: [Parameter, Tensor][] = [];
     for (const [name, p] of params) {
       const t = state.get(name);
       if (t === undefined) {
@@ -88,12 +89,13 @@ export abstract class Module {
         problems.push(`${name}: expected a float tensor, got ${t.dtype}`);
         continue;
       }
-      p.data = t.dtype === p.data.dtype ? t.contiguous().clone() : t.astype(p.data.dtype).contiguous();
+      loads.push([p, t.dtype === p.data.dtype ? t.clone() : t.astype(p.data.dtype).contiguous()]);
     }
     if (strict) for (const name of state.keys()) if (!params.has(name)) problems.push(`unexpected ${name}`);
     if (problems.length > 0) {
       throw new Error(`loadStateDict${options.source ? ` (${options.source})` : ''}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
     }
+    for (const [p, t] of loads) p.data = t;
   }
 }
 

@@ -9,16 +9,24 @@ export interface OptimizerState {
   step: number;
   /** Per-parameter buffers by parameter index, e.g. { m, v } for Adam, { momentum } for SGD. */
   buffers: Record<string, Tensor>[];
+  /**
+   * Per-parameter update counts (PyTorch keeps `step` per parameter: a parameter skipped for lack of a
+   * gradient does not advance its Adam bias correction). Absent in older states: `step` is used.
+   */
+  paramSteps?: number[];
 }
 
 export abstract class Optimizer {
   readonly params: Parameter[];
   stepCount = 0;
   protected buffers: Record<string, Tensor>[];
+  /** How many updates each parameter has received. */
+  protected paramSteps: number[];
 
   constructor(params: Iterable<Parameter>, public lr: number) {
     this.params = [...params].filter((p) => p.requiresGrad);
     this.buffers = this.params.map(() => ({}));
+    this.paramSteps = this.params.map(() => 0);
   }
 
   zeroGrad(): void {
@@ -27,12 +35,28 @@ export abstract class Optimizer {
 
   abstract step(): void;
 
+  /** The parameters this step updates (still requiring grad, with a gradient), counting their updates. */
+  protected paramsToUpdate(): [Parameter, number][] {
+    const out: [Parameter, number][] = [];
+    this.params.forEach((p, i) => {
+      if (!p.requiresGrad || p.grad === null) return;
+      this.paramSteps[i]++;
+      out.push([p, i]);
+    });
+    return out;
+  }
+
+  /** A snapshot: buffers are copied, so later steps (Adam updates its moments in place) do not change it. */
   stateDict(): OptimizerState {
-    return { step: this.stepCount, buffers: this.buffers.map((b) => ({ ...b })) };
+    return {
+      step: this.stepCount,
+      buffers: this.buffers.map((b) => Object.fromEntries(Object.entries(b).map(([k, t]) => [k, t.clone()]))),
+      paramSteps: [...this.paramSteps],
+    };
   }
 
   loadStateDict(state: OptimizerState): void {
-    if (state.buffers.length !== this.params.length) {
+    if (state.buffers.length !== this.params.length || (state.paramSteps && state.paramSteps.length !== this.params.length)) {
       throw new Error(`optimizer state holds ${state.buffers.length} parameters, this optimizer has ${this.params.length}`);
     }
     state.buffers.forEach((b, i) => {
@@ -42,6 +66,7 @@ export abstract class Optimizer {
     });
     this.stepCount = state.step;
     this.buffers = state.buffers.map((b) => Object.fromEntries(Object.entries(b).map(([k, t]) => [k, t.clone()])));
+    this.paramSteps = state.paramSteps ? [...state.paramSteps] : this.params.map(() => state.step);
   }
 }
 
@@ -54,9 +79,8 @@ export class SGD extends Optimizer {
   step(): void {
     const { momentum = 0, dampening = 0, nesterov = false, weightDecay = 0 } = this.options;
     this.stepCount++;
-    this.params.forEach((p, i) => {
-      if (p.grad === null) return;
-      let g = p.grad;
+    for (const [p, i] of this.paramsToUpdate()) {
+      let g = p.grad!;
       if (weightDecay !== 0) g = ops.add(g, ops.mul(p.data, weightDecay));
       if (momentum !== 0) {
         const prev = this.buffers[i].momentum;
@@ -66,7 +90,7 @@ export class SGD extends Optimizer {
         g = nesterov ? ops.add(g, ops.mul(buf, momentum)) : buf;
       }
       p.data = ops.sub(p.data, ops.mul(g, this.lr)).astype(p.data.dtype);
-    });
+    }
   }
 }
 
@@ -92,19 +116,18 @@ export class Adam extends Optimizer {
 
   step(): void {
     this.stepCount++;
-    this.params.forEach((p, i) => {
-      if (p.grad === null) return;
+    for (const [p, i] of this.paramsToUpdate()) {
       const buf = this.buffers[i];
       buf.m ??= zerosLike(p.data);
       buf.v ??= zerosLike(p.data);
       p.data = p.data.contiguous(); // updated in place below
-      const grad = p.grad.astype(p.data.dtype).contiguous();
+      const grad = p.grad!.astype(p.data.dtype).contiguous();
       kernels().adam({
         param: p.data.data as FloatArray, grad: grad.data as FloatArray, m: buf.m.data as FloatArray, v: buf.v.data as FloatArray,
         lr: this.lr, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps,
-        weightDecay: this.weightDecay, decoupled: this.decoupled, step: this.stepCount,
+        weightDecay: this.weightDecay, decoupled: this.decoupled, step: this.paramSteps[i],
       });
-    });
+    }
   }
 }
 

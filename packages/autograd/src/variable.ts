@@ -198,7 +198,7 @@ function backward(root: Variable, seed: Tensor | undefined, retainGraph: boolean
   if (!root.requiresGrad) throw new Error(`backward: ${root} does not require grad (no parameter it depends on requires grad)`);
   if (seed === undefined) {
     if (root.size !== 1) throw new Error(`backward: a gradient is needed for non-scalar output of shape ${fmt(root.shape)}`);
-    seed = ops.add(ops.mul(root.data, 0), 1);
+    seed = full(root.shape, 1, root.dtype === 'float64' ? 'float64' : 'float32'); // not data·0 + 1: a NaN or inf loss still seeds 1
   } else if (!sameShape(seed.shape, root.shape)) {
     throw new Error(`backward: gradient ${fmt(seed.shape)} does not match output ${fmt(root.shape)}`);
   }
@@ -212,7 +212,8 @@ function backward(root: Variable, seed: Tensor | undefined, retainGraph: boolean
     const node = v.gradFn;
     if (node === null) {
       if (v.isOutput) throw new Error(`backward: the graph through ${v} was already released; pass { retainGraph: true } to backward twice`);
-      v.grad = v.grad === null ? g : ops.add(v.grad, g); // leaf: accumulate
+      // leaf: accumulate (stored contiguous: a broadcast gradient arrives as a stride-0 view)
+      v.grad = v.grad === null ? g.contiguous() : ops.add(v.grad, g);
       continue;
     }
     const needs = node.inputs.map((x) => x.requiresGrad);

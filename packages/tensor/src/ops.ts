@@ -227,7 +227,13 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const M = A.shape[A.ndim - 2], K = A.shape[A.ndim - 1];
   const K2 = B.shape[B.ndim - 2], N = B.shape[B.ndim - 1];
   if (K !== K2) throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)}${options.transA ? 'ᵀ' : ''} x ${fmt(b.shape)}${options.transB ? 'ᵀ' : ''}`);
-  const batchShape = broadcastShapes('matmul', A.shape.slice(0, -2), B.shape.slice(0, -2));
+  const batchA = A.shape.slice(0, -2), batchB = B.shape.slice(0, -2);
+  let batchShape: number[];
+  try {
+    batchShape = broadcastShapes('matmul', batchA, batchB);
+  } catch {
+    throw new Error(`matmul: batch dims ${fmt(batchA)} of ${fmt(a.shape)} and ${fmt(batchB)} of ${fmt(b.shape)} cannot be broadcast`);
+  }
   const Ab = A.broadcastTo([...batchShape, M, K]);
   const Bb = B.broadcastTo([...batchShape, K, N]);
   const batch = numel(batchShape);
@@ -286,6 +292,7 @@ function alongAxis(op: string, x: Tensor, axis: number, run: RowKernel): Tensor 
 /** Two-input row kernel (y, dy) along an axis, for the softmax backwards. */
 function alongAxis2(op: string, y: Tensor, dy: Tensor, axis: number, run: (y: FloatArray, dy: FloatArray, rows: number, cols: number, out: FloatArray) => void): Tensor {
   if (!shapesEqual(y.shape, dy.shape)) throw new Error(`${op}: output ${fmt(y.shape)} and gradient ${fmt(dy.shape)} differ`);
+  if (y.ndim === 0) return alongAxis2(op, y.reshape(1), dy.reshape(1), axis, run).reshape([]);
   const ax = normAxis(op, axis, y.ndim), last = y.ndim - 1;
   const move = (t: Tensor) => floatContiguous(ax === last ? t : t.transpose(ax, last), y.dtype === 'float64' ? 'float64' : 'float32');
   const yc = move(y), dyc = move(dy);
