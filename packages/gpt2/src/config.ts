@@ -69,7 +69,19 @@ export function makeConfig(partial: Partial<GPT2Config>, source = 'config'): GPT
   for (const k of positive) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`${source}: ${k} must be a positive integer, got ${JSON.stringify(c[k])}`);
   }
+  if (c.n_inner !== null && (!Number.isInteger(c.n_inner) || c.n_inner <= 0)) {
+    throw new Error(`${source}: n_inner must be a positive integer or null (= 4·n_embd), got ${JSON.stringify(c.n_inner)}`);
+  }
   if (c.n_embd % c.n_head !== 0) throw new Error(`${source}: n_embd ${c.n_embd} is not divisible by n_head ${c.n_head}`);
+  for (const k of ['resid_pdrop', 'embd_pdrop', 'attn_pdrop'] as const) {
+    if (typeof c[k] !== 'number' || !(c[k] >= 0 && c[k] < 1)) throw new Error(`${source}: ${k} must be a probability in [0, 1), got ${JSON.stringify(c[k])}`);
+  }
+  if (typeof c.layer_norm_epsilon !== 'number' || !(c.layer_norm_epsilon > 0 && c.layer_norm_epsilon < 1)) {
+    throw new Error(`${source}: layer_norm_epsilon must be a small positive number, got ${JSON.stringify(c.layer_norm_epsilon)}`);
+  }
+  if (typeof c.initializer_range !== 'number' || !(c.initializer_range >= 0) || !Number.isFinite(c.initializer_range)) {
+    throw new Error(`${source}: initializer_range must be a number >= 0, got ${JSON.stringify(c.initializer_range)}`);
+  }
   if (!SUPPORTED_ACTIVATIONS.includes(c.activation_function)) {
     throw new Error(`${source}: activation_function '${c.activation_function}' is not supported (GPT-2 uses gelu_new)`);
   }

@@ -31,13 +31,14 @@ export class CausalSelfAttention extends Module {
   readonly nHead: number;
   readonly scale: number;
 
-  constructor(config: GPT2Config, generator: Generator) {
+  /** `generator` draws the initial weights; `dropoutGenerator` (default: the same) the dropout masks. */
+  constructor(config: GPT2Config, generator: Generator, dropoutGenerator: Generator = generator) {
     super();
     const C = config.n_embd;
     this.c_attn = new Linear(C, 3 * C, { layout: 'conv1d', generator });
     this.c_proj = new Linear(C, C, { layout: 'conv1d', generator });
-    this.attn_dropout = new Dropout(config.attn_pdrop, generator);
-    this.resid_dropout = new Dropout(config.resid_pdrop, generator);
+    this.attn_dropout = new Dropout(config.attn_pdrop, dropoutGenerator);
+    this.resid_dropout = new Dropout(config.resid_pdrop, dropoutGenerator);
     this.nHead = config.n_head;
     this.scale = config.scale_attn_weights ? 1 / Math.sqrt(C / config.n_head) : 1;
   }
@@ -93,11 +94,11 @@ export class MLP extends Module {
   c_proj: Linear; // 4C -> C
   dropout: Dropout;
 
-  constructor(config: GPT2Config, generator: Generator) {
+  constructor(config: GPT2Config, generator: Generator, dropoutGenerator: Generator = generator) {
     super();
     this.c_fc = new Linear(config.n_embd, innerDim(config), { layout: 'conv1d', generator });
     this.c_proj = new Linear(innerDim(config), config.n_embd, { layout: 'conv1d', generator });
-    this.dropout = new Dropout(config.resid_pdrop, generator);
+    this.dropout = new Dropout(config.resid_pdrop, dropoutGenerator);
   }
 
   forward(x: Variable): Variable {
@@ -111,12 +112,12 @@ export class Block extends Module {
   ln_2: LayerNorm;
   mlp: MLP;
 
-  constructor(config: GPT2Config, generator: Generator) {
+  constructor(config: GPT2Config, generator: Generator, dropoutGenerator: Generator = generator) {
     super();
     this.ln_1 = new LayerNorm(config.n_embd, config.layer_norm_epsilon);
-    this.attn = new CausalSelfAttention(config, generator);
+    this.attn = new CausalSelfAttention(config, generator, dropoutGenerator);
     this.ln_2 = new LayerNorm(config.n_embd, config.layer_norm_epsilon);
-    this.mlp = new MLP(config, generator);
+    this.mlp = new MLP(config, generator, dropoutGenerator);
   }
 
   forward(x: Variable, cache?: LayerCache): Variable {
@@ -150,17 +151,24 @@ export class GPT2 extends Module {
   ln_f: LayerNorm;
   readonly config: GPT2Config;
 
-  /** Random init as HF GPT-2 (_init_weights), from a seeded generator. */
-  constructor(config: GPT2Config, options: { generator?: Generator } = {}) {
+  /**
+   * Random init as HF GPT-2 (_init_weights), from a seeded generator, which also draws the dropout masks.
+   * `init: false` is for weights about to be overwritten (loading a checkpoint): the HF init pass is
+   * skipped and the placeholder weights come from a private stream, so `generator` is only used for
+   * dropout and building the model draws nothing from it.
+   */
+  constructor(config: GPT2Config, options: { generator?: Generator; init?: boolean } = {}) {
     super();
     const g = options.generator ?? getDefaultGenerator();
+    const init = options.init ?? true;
+    const w = init ? g : new Generator(0); // the stream the constructors' placeholder weights come from
     this.config = config;
-    this.wte = new Embedding(config.vocab_size, config.n_embd, { generator: g });
-    this.wpe = new Embedding(config.n_positions, config.n_embd, { generator: g });
+    this.wte = new Embedding(config.vocab_size, config.n_embd, { generator: w });
+    this.wpe = new Embedding(config.n_positions, config.n_embd, { generator: w });
     this.drop = new Dropout(config.embd_pdrop, g);
-    this.h = Array.from({ length: config.n_layer }, () => new Block(config, g));
+    this.h = Array.from({ length: config.n_layer }, () => new Block(config, w, g));
     this.ln_f = new LayerNorm(config.n_embd, config.layer_norm_epsilon);
-    this.initWeights(g);
+    if (init) this.initWeights(g);
   }
 
   /**
