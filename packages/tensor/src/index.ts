@@ -3,8 +3,10 @@
  */
 import { registerBackend } from './backend';
 import { createRefBackend, refKernels } from './backends/ref';
+import { registerGpujsBackend } from './backends/gpujs';
 
 registerBackend('ref', createRefBackend);
+registerGpujsBackend(); // after cpu's preferBackend: default only where a hardware GPU mode exists
 
 export * from './kernels';
 export * from './backend';
@@ -14,3 +16,4 @@ export * from './tensor';
 export * as ops from './ops';
 export type { Axes, Operand } from './ops';
 export { refKernels };
+export { createGpujsBackend, gpuModesAvailable, probeGpuModes, chooseGpuMode, setGpuMode, type GpuMode } from './backends/gpujs';
