@@ -1,11 +1,14 @@
 /**
  * @fpt-ts/tensor: strided tensors over typed arrays, the ops on them, and the kernel backends.
  */
-import { registerBackend } from './backend';
+import { registerBackend, preferBackend } from './backend';
 import { createRefBackend, refKernels } from './backends/ref';
+import { createCpuBackend } from './backends/cpu';
 import { registerGpujsBackend } from './backends/gpujs';
 
 registerBackend('ref', createRefBackend);
+registerBackend('cpu', () => createCpuBackend());
+preferBackend('cpu', () => true);
 registerGpujsBackend(); // after cpu's preferBackend: default only where a hardware GPU mode exists
 
 export * from './kernels';
@@ -16,4 +19,5 @@ export * from './tensor';
 export * as ops from './ops';
 export type { Axes, Operand } from './ops';
 export { refKernels };
+export { createCpuBackend, cpuEngine, type CpuOptions } from './backends/cpu';
 export { createGpujsBackend, gpuModesAvailable, probeGpuModes, chooseGpuMode, setGpuMode, type GpuMode } from './backends/gpujs';

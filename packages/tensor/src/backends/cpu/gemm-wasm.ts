@@ -1,0 +1,269 @@
+/**
+ * The GEMM kernels, emitted as WebAssembly: an MR×NR register-tiled f32x4 microkernel and the
+ * macro-kernel `gemm_unit` that walks one (batch, MC-block, NC-block) unit of the output.
+ *
+ * Packed layouts (written by gemm.ts, read here), for a KC-block starting at depth pc with kc = its depth:
+ *   A: aPack + pc·Mpad floats, then one panel per MR rows: panel at ir·kc, element (k, r) at k·MR + r
+ *   B: bPack + pc·Npad floats, then one panel per NR cols: panel at jr·kc, element (k, c) at k·NR + c
+ * Rows past M and columns past N are zero in the packs, so the microkernel always computes a full tile;
+ * edge tiles go through a per-thread scratch tile and only their valid part reaches C.
+ *
+ * Every output element is one K-long dot product accumulated in k order (the KC blocks in order, C
+ * holding the running sum between blocks), whichever thread computes it: results do not depend on the
+ * thread count or on which tiles are edges.
+ */
+import { Body, I32, V128, op, simd, type ModuleBuilder } from './wasm';
+
+export interface GemmShape {
+  MR: number; // rows of the register tile
+  NR: number; // columns of the register tile (a multiple of 4)
+  unroll: number; // k steps per loop iteration
+}
+
+/** Words of the GEMM job descriptor (i32 at desc + 4·index). */
+export const GD = {
+  M: 0, N: 1, K: 2, KC: 3, MC: 4, NC: 5, nbM: 6, nbN: 7, table: 8, scratch: 9, Mpad: 10, Npad: 11,
+  size: 12,
+} as const;
+
+/**
+ * Words of one packing descriptor; `pack_unit`'s desc holds two of them back to back (A then B).
+ * Element (lane r, depth k) of matrix i is at f32 index base + off_i + r·laneStride + k·depthStride
+ * (lanes are A's rows or B's columns, depth is k); its pack starts at byte dst_i.
+ * `table` lists (off_i, dst_i) for `count` matrices.
+ */
+export const PD = {
+  base: 0, laneStride: 1, depthStride: 2, R: 3, K: 4, KC: 5, Rpad: 6, panels: 7, kBlocks: 8, count: 9, table: 10,
+  units: 11, size: 12,
+} as const;
+
+/**
+ * micro(a, b, c, ldc, kc, accumulate): C[MR×NR] (row stride ldc bytes) = (accumulate ? C : 0) + Σ_k a_k ⊗ b_k.
+ * With `relaxed`, each step is one f32x4.relaxed_madd (a fused multiply-add on x86 with FMA3).
+ */
+export function emitMicrokernel(shape: GemmShape, relaxed: boolean): Body {
+  const { MR, NR, unroll } = shape;
+  const NV = NR / 4;
+  const f = new Body([I32, I32, I32, I32, I32, I32]);
+  const [a, b, c, ldc, kc, accumulate] = [0, 1, 2, 3, 4, 5];
+  const acc: number[][] = [];
+  for (let i = 0; i < MR; i++) acc.push(Array.from({ length: NV }, () => f.local(V128)));
+  const bv = Array.from({ length: NV }, () => f.local(V128));
+  const av = f.local(V128);
+  const row = f.local(I32);
+  const n = f.local(I32);
+
+  // acc = accumulate ? C : 0
+  f.get(accumulate).if();
+  f.get(c).set(row);
+  for (let i = 0; i < MR; i++) {
+    for (let j = 0; j < NV; j++) f.get(row).vload(16 * j).set(acc[i][j]);
+    if (i < MR - 1) f.get(row).get(ldc).emit(op.i32_add).set(row);
+  }
+  f.else();
+  for (let i = 0; i < MR; i++) for (let j = 0; j < NV; j++) f.f32x4(0).set(acc[i][j]);
+  f.end();
+
+  const step = (u: number): void => {
+    for (let j = 0; j < NV; j++) f.get(b).vload(4 * (u * NR + 4 * j)).set(bv[j]);
+    for (let i = 0; i < MR; i++) {
+      f.get(a).vsplatLoad(4 * (u * MR + i)).set(av);
+      for (let j = 0; j < NV; j++) {
+        if (relaxed) f.get(av).get(bv[j]).get(acc[i][j]).v(simd.f32x4_relaxed_madd).set(acc[i][j]);
+        else f.get(acc[i][j]).get(av).get(bv[j]).v(simd.f32x4_mul).v(simd.f32x4_add).set(acc[i][j]);
+      }
+    }
+  };
+  const loopSteps = (u: number): void => {
+    // while (n >= u) { u steps; a += u·MR·4; b += u·NR·4; n -= u }
+    f.block().get(n).i32(u).emit(op.i32_lt_s).brIf(0).loop();
+    for (let s = 0; s < u; s++) step(s);
+    f.get(a).i32(4 * u * MR).emit(op.i32_add).set(a);
+    f.get(b).i32(4 * u * NR).emit(op.i32_add).set(b);
+    f.get(n).i32(u).emit(op.i32_sub).tee(n).i32(u).emit(op.i32_ge_s).brIf(0);
+    f.end().end();
+  };
+  f.get(kc).set(n);
+  if (unroll > 1) loopSteps(unroll);
+  loopSteps(1);
+
+  f.get(c).set(row);
+  for (let i = 0; i < MR; i++) {
+    for (let j = 0; j < NV; j++) f.get(row).get(acc[i][j]).vstore(16 * j);
+    if (i < MR - 1) f.get(row).get(ldc).emit(op.i32_add).set(row);
+  }
+  return f;
+}
+
+/**
+ * gemm_unit(desc, u, tid): compute output unit u = (batch, block-row ib, block-col jb), u ordered with jb
+ * slowest within a batch. desc holds the GD words; the batch table holds (aPack, bPack, c) byte
+ * addresses per batch; tid picks the thread's scratch tile.
+ */
+export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number): Body {
+  const { MR, NR } = shape;
+  const f = new Body([I32, I32, I32]);
+  const [desc, u, tid] = [0, 1, 2];
+  const L = () => f.local(I32);
+  const M = L(), N = L(), K = L(), KC = L(), nbM = L(), Mpad = L(), Npad = L(), scratch = L();
+  const bi = L(), ib = L(), jb = L(), m0 = L(), mEnd = L(), n0 = L(), nEnd = L();
+  const aPack = L(), bPack = L(), c = L(), pc = L(), kc = L(), aBlock = L(), bBlock = L();
+  const jr = L(), ir = L(), nValid = L(), mValid = L(), cTile = L(), i = L(), j = L(), per = L();
+  const word = (w: number, into: number) => f.get(desc).load(op.i32_load, 4 * w).set(into);
+  const min = (x: () => void, y: () => void, into: number) => {
+    x(); y(); x(); y(); f.emit(op.i32_lt_s).emit(op.select).set(into);
+  };
+  word(GD.M, M); word(GD.N, N); word(GD.K, K); word(GD.KC, KC); word(GD.nbM, nbM);
+  word(GD.Mpad, Mpad); word(GD.Npad, Npad);
+  // scratch tile of this thread
+  f.get(desc).load(op.i32_load, 4 * GD.scratch).get(tid).i32(4 * MR * NR).emit(op.i32_mul).emit(op.i32_add).set(scratch);
+  // u -> (bi, jb, ib)
+  f.get(nbM).get(desc).load(op.i32_load, 4 * GD.nbN).emit(op.i32_mul).set(per);
+  f.get(u).get(per).emit(op.i32_div_u).set(bi);
+  f.get(u).get(per).emit(op.i32_rem_u).tee(j).get(nbM).emit(op.i32_div_u).set(jb);
+  f.get(j).get(nbM).emit(op.i32_rem_u).set(ib);
+  // batch table entry
+  f.get(desc).load(op.i32_load, 4 * GD.table).get(bi).i32(12).emit(op.i32_mul).emit(op.i32_add).set(j);
+  f.get(j).load(op.i32_load, 0).set(aPack);
+  f.get(j).load(op.i32_load, 4).set(bPack);
+  f.get(j).load(op.i32_load, 8).set(c);
+  // block bounds
+  f.get(ib).get(desc).load(op.i32_load, 4 * GD.MC).emit(op.i32_mul).set(m0);
+  min(() => f.get(m0).get(desc).load(op.i32_load, 4 * GD.MC).emit(op.i32_add), () => f.get(M), mEnd);
+  f.get(jb).get(desc).load(op.i32_load, 4 * GD.NC).emit(op.i32_mul).set(n0);
+  min(() => f.get(n0).get(desc).load(op.i32_load, 4 * GD.NC).emit(op.i32_add), () => f.get(N), nEnd);
+
+  f.for(pc, (g) => g.i32(0), (g) => g.get(K), (g) => g.get(KC), () => {
+    min(() => f.get(KC), () => f.get(K).get(pc).emit(op.i32_sub), kc);
+    f.get(aPack).get(pc).get(Mpad).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(aBlock);
+    f.get(bPack).get(pc).get(Npad).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(bBlock);
+    f.for(jr, (g) => g.get(n0), (g) => g.get(nEnd), NR, () => {
+      min(() => f.i32(NR), () => f.get(N).get(jr).emit(op.i32_sub), nValid);
+      f.for(ir, (g) => g.get(m0), (g) => g.get(mEnd), MR, () => {
+        min(() => f.i32(MR), () => f.get(M).get(ir).emit(op.i32_sub), mValid);
+        // arguments a, b
+        const pushAB = () => {
+          f.get(aBlock).get(ir).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
+          f.get(bBlock).get(jr).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
+        };
+        // C tile address
+        f.get(c).get(ir).get(N).emit(op.i32_mul).get(jr).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).set(cTile);
+        f.get(mValid).i32(MR).emit(op.i32_eq).get(nValid).i32(NR).emit(op.i32_eq).emit(op.i32_and).if();
+        pushAB();
+        f.get(cTile).get(N).i32(2).emit(op.i32_shl).get(kc).get(pc).call(micro);
+        f.else();
+        // edge tile: scratch <- C (when accumulating), micro on scratch, C <- valid part of scratch
+        const copy = (toScratch: boolean) => {
+          f.for(i, (g) => g.i32(0), (g) => g.get(mValid), 1, () => {
+            f.for(j, (g) => g.i32(0), (g) => g.get(nValid), 1, () => {
+              const sAddr = () => f.get(scratch).get(i).i32(NR).emit(op.i32_mul).get(j).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add);
+              const cAddr = () => f.get(cTile).get(i).get(N).emit(op.i32_mul).get(j).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add);
+              if (toScratch) { sAddr(); cAddr(); } else { cAddr(); sAddr(); }
+              f.load(op.f32_load).store(op.f32_store);
+            });
+          });
+        };
+        f.get(pc).if();
+        copy(true);
+        f.end();
+        pushAB();
+        f.get(scratch).i32(4 * NR).get(kc).get(pc).call(micro);
+        copy(false);
+        f.end();
+      });
+    });
+  });
+  return f;
+}
+
+/**
+ * pack_unit(desc, u, tid): pack one (matrix, KC block, panel) of A (units below descA.units) or B (the
+ * rest) from a staged copy of the operand into the panel layout above. `PR` is MR for A, NR for B.
+ * Unit-stride lanes copy PR floats per depth step (vectors for full panels); otherwise each lane is read
+ * along depth and written with stride PR. Lanes past R are zero.
+ */
+export function emitPackUnit(shape: GemmShape): Body {
+  const f = new Body([I32, I32, I32]);
+  const [desc, u] = [0, 1];
+  const L = () => f.local(I32);
+  const d = L(), PR = L(), ls = L(), ds = L(), R = L(), kc = L(), per = L(), mi = L(), kb = L(), p = L();
+  const src = L(), dst = L(), lanes = L(), k = L(), r = L(), s = L(), w = L(), K = L(), KC = L();
+  const word = (w: number) => f.get(d).load(op.i32_load, 4 * w);
+  // pick the A or B half
+  f.get(desc).set(d).i32(shape.MR).set(PR);
+  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_ge_u).if();
+  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_sub).set(u);
+  f.get(desc).i32(4 * PD.size).emit(op.i32_add).set(d).i32(shape.NR).set(PR);
+  f.end();
+  word(PD.laneStride); f.set(ls); word(PD.depthStride); f.set(ds); word(PD.R); f.set(R);
+  word(PD.K); f.set(K); word(PD.KC); f.set(KC);
+  // u -> (matrix mi, block kb, panel p)
+  word(PD.panels); word(PD.kBlocks); f.emit(op.i32_mul).set(per);
+  f.get(u).get(per).emit(op.i32_div_u).set(mi);
+  f.get(u).get(per).emit(op.i32_rem_u).tee(p).get(d).load(op.i32_load, 4 * PD.panels).emit(op.i32_div_u).set(kb);
+  f.get(p).get(d).load(op.i32_load, 4 * PD.panels).emit(op.i32_rem_u).set(p);
+  // kc = min(KC, K - kb·KC)
+  f.get(K).get(kb).get(KC).emit(op.i32_mul).emit(op.i32_sub).tee(kc).get(KC).get(kc).get(KC).emit(op.i32_lt_s).emit(op.select).set(kc);
+  // src element index of (lane p·PR, depth kb·KC); dst byte address of the panel
+  word(PD.base); f.get(d).load(op.i32_load, 4 * PD.table).get(mi).i32(3).emit(op.i32_shl).emit(op.i32_add).tee(w).load(op.i32_load, 0).emit(op.i32_add);
+  f.get(p).get(PR).emit(op.i32_mul).get(ls).emit(op.i32_mul).emit(op.i32_add);
+  f.get(kb).get(KC).emit(op.i32_mul).get(ds).emit(op.i32_mul).emit(op.i32_add).set(src);
+  f.get(w).load(op.i32_load, 4).get(kb).get(KC).emit(op.i32_mul).get(d).load(op.i32_load, 4 * PD.Rpad).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
+  f.get(p).get(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(dst);
+  // lanes = min(PR, R - p·PR)
+  f.get(R).get(p).get(PR).emit(op.i32_mul).emit(op.i32_sub).tee(lanes).get(PR).get(lanes).get(PR).emit(op.i32_lt_s).emit(op.select).set(lanes);
+  const addr = (idx: number) => f.get(idx).i32(2).emit(op.i32_shl);
+  f.get(ls).i32(1).emit(op.i32_eq).if();
+  {
+    // lanes contiguous: per depth step copy PR floats (full panel: as vectors)
+    f.get(lanes).get(PR).emit(op.i32_eq).get(PR).i32(3).emit(op.i32_and).emit(op.i32_eqz).emit(op.i32_and).if();
+    f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
+      f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).set(s);
+      f.get(dst).get(k).get(PR).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
+      f.for(r, (g) => g.i32(0), (g) => g.get(PR), 4, () => {
+        f.get(w).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add);
+        f.get(s).get(r).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(0xfd, 0x00, 0, 0); // v128.load align=1
+        f.emit(0xfd, 0x0b, 4, 0);
+      });
+    });
+    f.else();
+    f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
+      f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).set(s);
+      f.get(dst).get(k).get(PR).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
+      f.for(r, (g) => g.i32(0), (g) => g.get(PR), 1, () => {
+        const at = () => f.get(w).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add);
+        f.get(r).get(lanes).emit(op.i32_lt_s).if();
+        at();
+        f.get(s).get(r).emit(op.i32_add).i32(2).emit(op.i32_shl).load(op.f32_load).store(op.f32_store);
+        f.else();
+        at();
+        f.f32(0).store(op.f32_store);
+        f.end();
+      });
+    });
+    f.end();
+  }
+  f.else();
+  {
+    // general strides: walk each lane along depth, writing with stride PR
+    f.for(r, (g) => g.i32(0), (g) => g.get(PR), 1, () => {
+      f.get(dst).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
+      f.get(r).get(lanes).emit(op.i32_lt_s).if();
+      f.get(src).get(r).get(ls).emit(op.i32_mul).emit(op.i32_add).set(s);
+      f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
+        f.get(w);
+        addr(s).load(op.f32_load).store(op.f32_store);
+        f.get(s).get(ds).emit(op.i32_add).set(s);
+        f.get(w).get(PR).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
+      });
+      f.else();
+      f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
+        f.get(w).f32(0).store(op.f32_store);
+        f.get(w).get(PR).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
+      });
+      f.end();
+    });
+  }
+  f.end();
+  return f;
+}

@@ -1,0 +1,236 @@
+/**
+ * GEMM driver: C[b] [M, N] = A[b] [M, K] · B[b] [K, N] for every batch b.
+ *
+ * 1. Fold: a batch of A matrices stacked at a regular row step against one shared B (x·W over [B, T, C])
+ *    becomes a single GEMM with M·batch rows.
+ * 2. Pack, straight from the strided JS operands into the wasm memory (so a transposed or broadcast
+ *    operand costs nothing extra): A into MR-row panels, B into NR-column panels, both cut into KC-deep
+ *    blocks and zero-padded to whole panels (layout in gemm-wasm.ts). A B (or A) shared by several batch
+ *    entries is packed once.
+ * 3. Run `gemm_unit` over (batch, MC-block, NC-block) units, across threads when the product is large.
+ * 4. Copy C out.
+ *
+ * `gemmTS` is the plain-TypeScript path (no WebAssembly SIMD): same packing idea, a 4×4 tile of scalar
+ * accumulators.
+ */
+import type { MatmulArgs } from '../../kernels';
+import type { Engine } from './engine';
+import { GD, PD } from './gemm-wasm';
+
+export interface Blocking {
+  MC: number; // rows of A per unit (a multiple of MR)
+  NC: number; // columns of B per unit (a multiple of NR)
+  KC: number; // depth of one packed block
+  /** Products below this many flops stay on one thread (waking workers costs tens of µs). */
+  parallelFlops: number;
+}
+
+export const DEFAULT_BLOCKING: Blocking = { MC: 96, NC: 512, KC: 384, parallelFlops: 4e6 };
+
+/** The operands of one GEMM without its output (a MatmulArgs minus `out`). */
+export type GemmOperands = Omit<MatmulArgs, 'out'>;
+
+/** A MatmulArgs whose batch of A matrices is one taller matrix (same B for all), else null. */
+function fold(p: GemmOperands): GemmOperands | null {
+  const { batch, M } = p;
+  if (batch === 1) return null;
+  for (let b = 1; b < batch; b++) {
+    if (p.bOffsets[b] !== p.bOffsets[0]) return null;
+    if (p.aOffsets[b] !== p.aOffsets[0] + b * M * p.aRowStride) return null;
+  }
+  return { ...p, batch: 1, M: M * batch, aOffsets: p.aOffsets.subarray(0, 1), bOffsets: p.bOffsets.subarray(0, 1) };
+}
+
+/**
+ * Compute the GEMM into fresh arena memory and return the byte address of C (contiguous [batch, M, N]).
+ * The caller owns the arena mark: C stays valid until it resets.
+ */
+export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking): number {
+  const p = fold(p0) ?? p0;
+  const { batch, M, N, K } = p;
+  const { MR, NR } = engine.options.gemm;
+  const c = engine.alloc(batch * M * N * 4);
+  if (batch * M * N === 0) return c;
+  if (K === 0) {
+    engine.f32.fill(0, c >> 2, (c >> 2) + batch * M * N);
+    return c;
+  }
+  const Mpad = Math.ceil(M / MR) * MR, Npad = Math.ceil(N / NR) * NR;
+  const KC = Math.min(blk.KC, K);
+  const MC = Math.min(blk.MC, Mpad), NC = Math.min(blk.NC, Npad);
+  // pack each distinct operand matrix once
+  const aPacks = new Map<number, number>(), bPacks = new Map<number, number>();
+  const table = engine.alloc(batch * 12);
+  for (let b = 0; b < batch; b++) {
+    const ao = p.aOffsets[b], bo = p.bOffsets[b];
+    if (!aPacks.has(ao)) aPacks.set(ao, engine.alloc(Mpad * K * 4));
+    if (!bPacks.has(bo)) bPacks.set(bo, engine.alloc(Npad * K * 4));
+  }
+  const scratch = engine.alloc(engine.threads * MR * NR * 4);
+  const desc = engine.alloc(GD.size * 4);
+  const packDesc = engine.alloc(2 * PD.size * 4);
+  const aSide = { src: p.a as Float32Array, packs: aPacks, laneStride: p.aRowStride, depthStride: p.aColStride, R: M, PR: MR, Rpad: Mpad };
+  const bSide = { src: p.b as Float32Array, packs: bPacks, laneStride: p.bColStride, depthStride: p.bRowStride, R: N, PR: NR, Rpad: Npad };
+  const unitsA = preparePack(engine, aSide, K, KC, packDesc);
+  const unitsB = preparePack(engine, bSide, K, KC, packDesc + PD.size * 4);
+  const i32 = engine.i32; // after the last alloc: views cover the grown memory
+  i32[(packDesc >> 2) + PD.units] = unitsA;
+  if (unitsA + unitsB > 0) engine.run('pack_unit', packDesc, unitsA + unitsB, (M + N) * K >= PARALLEL_PACK);
+  for (let b = 0; b < batch; b++) {
+    i32[(table >> 2) + 3 * b] = aPacks.get(p.aOffsets[b])!;
+    i32[(table >> 2) + 3 * b + 1] = bPacks.get(p.bOffsets[b])!;
+    i32[(table >> 2) + 3 * b + 2] = c + b * M * N * 4;
+  }
+  const nbM = Math.ceil(M / MC), nbN = Math.ceil(N / NC);
+  const d = desc >> 2;
+  i32[d + GD.M] = M; i32[d + GD.N] = N; i32[d + GD.K] = K;
+  i32[d + GD.KC] = KC; i32[d + GD.MC] = MC; i32[d + GD.NC] = NC;
+  i32[d + GD.nbM] = nbM; i32[d + GD.nbN] = nbN;
+  i32[d + GD.table] = table; i32[d + GD.scratch] = scratch;
+  i32[d + GD.Mpad] = Mpad; i32[d + GD.Npad] = Npad;
+  engine.run('gemm_unit', desc, batch * nbM * nbN, 2 * batch * M * N * K >= blk.parallelFlops);
+  return c;
+}
+
+/** Packing work (in floats) above which it is shared across threads. */
+const PARALLEL_PACK = 1 << 17;
+
+interface PackSide {
+  src: Float32Array;
+  packs: Map<number, number>; // element offset of each distinct matrix -> byte address of its pack
+  laneStride: number; // between A's rows / B's columns
+  depthStride: number; // along k
+  R: number; // lanes: M for A, N for B
+  PR: number; // lanes per panel: MR or NR
+  Rpad: number;
+}
+
+/**
+ * Stage one operand for `pack_unit`: copy the span of storage its matrices cover into the arena (one
+ * memcpy; strides and transposition are handled by the wasm packer) and write its packing descriptor.
+ * Returns the number of pack units. A view whose span is much larger than its elements (a narrow slice
+ * of a big tensor) is packed directly from JS instead and needs no units.
+ */
+function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc: number): number {
+  const { src, packs, laneStride, depthStride, R, PR, Rpad } = side;
+  let lo = Infinity, hi = -Infinity;
+  for (const off of packs.keys()) {
+    lo = Math.min(lo, off);
+    hi = Math.max(hi, off + (R - 1) * laneStride + (K - 1) * depthStride);
+  }
+  const span = hi - lo + 1;
+  if (laneStride < 0 || depthStride < 0 || span > 2 * R * K * packs.size + 4096) {
+    const f32 = (): Float32Array => engine.f32;
+    for (const [off, at] of packs) packPanels(src, off, laneStride, depthStride, R, K, KC, PR, f32(), at >> 2);
+    return 0;
+  }
+  const staged = engine.alloc(span * 4);
+  const tbl = engine.alloc(packs.size * 8);
+  const f32 = engine.f32, i32 = engine.i32;
+  f32.set(src.subarray(lo, hi + 1), staged >> 2);
+  let i = 0;
+  for (const [off, at] of packs) {
+    i32[(tbl >> 2) + 2 * i] = off - lo;
+    i32[(tbl >> 2) + 2 * i + 1] = at;
+    i++;
+  }
+  const d = desc >> 2;
+  const panels = Rpad / PR, kBlocks = Math.ceil(K / KC);
+  i32[d + PD.base] = staged >> 2; i32[d + PD.laneStride] = laneStride; i32[d + PD.depthStride] = depthStride;
+  i32[d + PD.R] = R; i32[d + PD.K] = K; i32[d + PD.KC] = KC; i32[d + PD.Rpad] = Rpad;
+  i32[d + PD.panels] = panels; i32[d + PD.kBlocks] = kBlocks; i32[d + PD.count] = packs.size; i32[d + PD.table] = tbl;
+  return packs.size * panels * kBlocks;
+}
+
+/** The `matmul` kernel on the wasm path. */
+export function gemmWasm(engine: Engine, p: MatmulArgs, blk: Blocking): void {
+  const mark = engine.mark();
+  try {
+    const c = gemmInto(engine, p, blk);
+    const n = p.batch * p.M * p.N;
+    p.out.set(engine.f32.subarray(c >> 2, (c >> 2) + n));
+  } finally {
+    engine.reset(mark);
+  }
+}
+
+/**
+ * JS packer for views the staging copy would not suit: element (lane r, depth k) at src[off + r·ls + k·ds]
+ * goes to dst[at + pc·Rpad + p·PR·kc + k·PR + r'] for lane r = p·PR + r' (zero past R), as pack_unit.
+ */
+export function packPanels(
+  src: Float32Array, off: number, ls: number, ds: number, R: number, K: number, KC: number, PR: number,
+  dst: Float32Array, at: number,
+): void {
+  let d = at;
+  for (let pc = 0; pc < K; pc += KC) {
+    const kc = Math.min(KC, K - pc);
+    for (let r0 = 0; r0 < R; r0 += PR) {
+      const lanes = Math.min(PR, R - r0);
+      for (let k = 0; k < kc; k++) {
+        let s = off + r0 * ls + (pc + k) * ds;
+        for (let r = 0; r < lanes; r++, s += ls) dst[d++] = src[s];
+        for (let r = lanes; r < PR; r++) dst[d++] = 0;
+      }
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Plain TypeScript GEMM (FPT_SIMD=off, or no WebAssembly SIMD)
+
+/**
+ * Same contract as the wasm path. A is copied row-major and B transposed (so both are read along k
+ * contiguously), then 4×4 output tiles are computed with 16 scalar accumulators (JS doubles, rounded to
+ * float32 once on store).
+ */
+export function gemmTS(p: MatmulArgs): void {
+  const { batch, M, N, K, out } = p;
+  const A = new Float32Array(M * K), Bt = new Float32Array(N * K);
+  let lastA = -1, lastB = -1;
+  for (let bi = 0; bi < batch; bi++) {
+    if (p.aOffsets[bi] !== lastA) {
+      lastA = p.aOffsets[bi];
+      for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) A[m * K + k] = p.a[lastA + m * p.aRowStride + k * p.aColStride];
+    }
+    if (p.bOffsets[bi] !== lastB) {
+      lastB = p.bOffsets[bi];
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) Bt[n * K + k] = p.b[lastB + k * p.bRowStride + n * p.bColStride];
+    }
+    const o = bi * M * N;
+    for (let m0 = 0; m0 < M; m0 += 4) {
+      for (let n0 = 0; n0 < N; n0 += 4) {
+        if (m0 + 4 <= M && n0 + 4 <= N) tile4x4(A, Bt, K, m0, n0, out, o, N);
+        else {
+          for (let m = m0; m < Math.min(M, m0 + 4); m++) {
+            for (let n = n0; n < Math.min(N, n0 + 4); n++) {
+              let acc = 0;
+              for (let k = 0; k < K; k++) acc += A[m * K + k] * Bt[n * K + k];
+              out[o + m * N + n] = acc;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+function tile4x4(A: Float32Array, Bt: Float32Array, K: number, m0: number, n0: number, out: MatmulArgs['out'], o: number, N: number): void {
+  const a0 = m0 * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
+  const b0 = n0 * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  for (let k = 0; k < K; k++) {
+    const x0 = A[a0 + k], x1 = A[a1 + k], x2 = A[a2 + k], x3 = A[a3 + k];
+    const y0 = Bt[b0 + k], y1 = Bt[b1 + k], y2 = Bt[b2 + k], y3 = Bt[b3 + k];
+    c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
+    c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
+    c20 += x2 * y0; c21 += x2 * y1; c22 += x2 * y2; c23 += x2 * y3;
+    c30 += x3 * y0; c31 += x3 * y1; c32 += x3 * y2; c33 += x3 * y3;
+  }
+  let r = o + m0 * N + n0;
+  out[r] = c00; out[r + 1] = c01; out[r + 2] = c02; out[r + 3] = c03; r += N;
+  out[r] = c10; out[r + 1] = c11; out[r + 2] = c12; out[r + 3] = c13; r += N;
+  out[r] = c20; out[r + 1] = c21; out[r + 2] = c22; out[r + 3] = c23; r += N;
+  out[r] = c30; out[r + 1] = c31; out[r + 2] = c32; out[r + 3] = c33;
+}

@@ -1,0 +1,350 @@
+/**
+ * Row and elementwise kernels, emitted as WebAssembly SIMD: softmax (with the attention scale and causal
+ * mask), its backward, layerNorm forward and backward, gelu forward and backward.
+ *
+ * Every kernel has the pool signature (desc, unit, tid) and reads its arguments from the descriptor
+ * words listed in `RD`; a unit is a range of rows (or of elements, or for the layerNorm parameter
+ * gradients a range of columns), so threads never share an output and results do not depend on the
+ * thread count. Columns are walked 4 at a time; the last cols % 4 go through the same vector code one
+ * lane at a time (splat, compute, take lane 0), so both see identical arithmetic.
+ *
+ * exp is computed in SIMD (Cephes expf: n = round(x·log2 e), r = x − n·ln 2 in two parts, a degree-6
+ * polynomial, times 2^n built in the exponent bits); its error is about 1 ulp.
+ */
+import { Body, F32, I32, V128, op, simd, type ModuleBuilder } from './wasm';
+
+export const THREADED_ROW_KERNELS = [
+  'softmax_rows', 'softmax_bwd_rows', 'layernorm_rows', 'layernorm_bwd_rows', 'layernorm_bwd_cols', 'gelu', 'gelu_bwd',
+] as const;
+
+/** Descriptor words (index of the i32/f32 word at desc + 4·index) for each kernel. */
+export const RD = {
+  softmax: { x: 0, out: 1, rows: 2, cols: 3, per: 4, causalT: 5, scale: 6, size: 7 },
+  softmaxBwd: { y: 0, dy: 1, dx: 2, rows: 3, cols: 4, per: 5, scale: 6, size: 7 },
+  layerNorm: { x: 0, gamma: 1, beta: 2, out: 3, mean: 4, rstd: 5, rows: 6, C: 7, per: 8, eps: 9, size: 10 },
+  layerNormBwd: { x: 0, gamma: 1, mean: 2, rstd: 3, dy: 4, dx: 5, dgamma: 6, dbeta: 7, rows: 8, C: 9, per: 10, size: 11 },
+  gelu: { x: 0, dy: 1, out: 2, n: 3, per: 4, size: 5 },
+} as const;
+
+const LOG2E = 1.4426950408889634;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Helpers bound to one function body. */
+class Emit {
+  constructor(readonly f: Body, private readonly desc = 0) {}
+
+  word(w: number): Body { return this.f.get(this.desc).load(op.i32_load, 4 * w); }
+  wordF(w: number): Body { return this.f.get(this.desc).load(op.f32_load, 4 * w); }
+
+  /** [start, end) of unit u over `total` items in chunks of `per`: sets the two locals. */
+  range(u: number, totalWord: number, perWord: number, start: number, end: number): void {
+    const f = this.f;
+    f.get(u); this.word(perWord); f.emit(op.i32_mul).set(start);
+    f.get(start); this.word(perWord); f.emit(op.i32_add).set(end);
+    // end = min(end, total)
+    f.get(end); this.word(totalWord); f.get(end); this.word(totalWord); f.emit(op.i32_lt_s).emit(op.select).set(end);
+  }
+
+  /**
+   * for (i = 0; i < n; i += 4) body(vector) ; then for the n % 4 tail, body(scalar). The body receives
+   * a function that pushes the byte offset 4·i, and loads/stores through `ld`/`st` helpers below.
+   */
+  cols(i: number, n: number, body: (vec: boolean) => void): void {
+    const f = this.f;
+    const n4 = f.local(I32);
+    f.get(n).i32(~3).emit(op.i32_and).set(n4);
+    f.for(i, (g) => g.i32(0), (g) => g.get(n4), 4, () => body(true));
+    f.for(i, (g) => g.get(n4), (g) => g.get(n), 1, () => body(false));
+  }
+
+  /** Push the address base + 4·i. */
+  at(base: number, i: number): Body { return this.f.get(base).get(i).i32(2).emit(op.i32_shl).emit(op.i32_add); }
+
+  /** Load x[i] as a vector (scalar tail: splat of one element). */
+  ld(vec: boolean, base: number, i: number): Body {
+    this.at(base, i);
+    return vec ? this.f.emit(0xfd, 0x00, 2, 0) /* v128.load align 4 */ : this.f.vsplatLoad(0);
+  }
+
+  /** Store the vector on the stack to x[i] (scalar tail: lane 0 only). `tmp` is a v128 local. */
+  st(vec: boolean, base: number, i: number, tmp: number): void {
+    const f = this.f;
+    f.set(tmp);
+    this.at(base, i).get(tmp);
+    if (vec) f.emit(0xfd, 0x0b, 2, 0);
+    else f.lane(simd.f32x4_extract_lane, 0).store(op.f32_store);
+  }
+
+  /** Horizontal sum of the v128 on the stack -> f32: (l0 + l1) + (l2 + l3). */
+  hsum(tmp: number): void {
+    const f = this.f;
+    f.set(tmp);
+    f.get(tmp).lane(simd.f32x4_extract_lane, 0).get(tmp).lane(simd.f32x4_extract_lane, 1).emit(op.f32_add);
+    f.get(tmp).lane(simd.f32x4_extract_lane, 2).get(tmp).lane(simd.f32x4_extract_lane, 3).emit(op.f32_add);
+    f.emit(op.f32_add);
+  }
+
+  /** Horizontal max (NaN-propagating) of the v128 on the stack -> f32. */
+  hmax(tmp: number): void {
+    const f = this.f;
+    f.set(tmp);
+    f.get(tmp).lane(simd.f32x4_extract_lane, 0).get(tmp).lane(simd.f32x4_extract_lane, 1).emit(op.f32_max);
+    f.get(tmp).lane(simd.f32x4_extract_lane, 2).get(tmp).lane(simd.f32x4_extract_lane, 3).emit(op.f32_max);
+    f.emit(op.f32_max);
+  }
+
+  /** exp of the v128 on the stack (Cephes expf in f32x4). */
+  exp(t: { x: number; r: number; n: number }): void {
+    const f = this.f;
+    f.set(t.x);
+    f.get(t.x).f32x4(88.0).v(simd.f32x4_min).f32x4(-87.33654).v(simd.f32x4_max).set(t.r);
+    f.get(t.r).f32x4(LOG2E).v(simd.f32x4_mul).v(simd.f32x4_nearest).set(t.n);
+    f.get(t.r).get(t.n).f32x4(0.693359375).v(simd.f32x4_mul).v(simd.f32x4_sub);
+    f.get(t.n).f32x4(-2.12194440e-4).v(simd.f32x4_mul).v(simd.f32x4_sub).set(t.r);
+    f.f32x4(1.9875691500e-4);
+    for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) {
+      f.get(t.r).v(simd.f32x4_mul).f32x4(c).v(simd.f32x4_add);
+    }
+    f.get(t.r).get(t.r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(t.r).v(simd.f32x4_add).f32x4(1).v(simd.f32x4_add);
+    // · 2^n
+    f.get(t.n).v(simd.i32x4_trunc_sat_f32x4_s).i32x4(127).v(simd.i32x4_add).i32(23).v(simd.i32x4_shl);
+    f.v(simd.f32x4_mul);
+    // below the float range: 0; above it: +inf
+    f.get(t.x).f32x4(-87.33654).v(simd.f32x4_lt).v(simd.v128_andnot);
+    f.set(t.r);
+    f.f32x4(Infinity).get(t.r).get(t.x).f32x4(88.72284).v(simd.f32x4_gt).v(simd.v128_bitselect);
+  }
+}
+
+function kernel(mb: ModuleBuilder, name: string, build: (f: Body, e: Emit) => void): void {
+  const f = new Body([I32, I32, I32]);
+  build(f, new Emit(f));
+  mb.add(name, f);
+}
+
+/** Push the byte address base + 4·(row·cols) (row and cols are i32 locals, base an i32 expression). */
+function rowAddr(f: Body, base: () => void, row: number, cols: number): Body {
+  base();
+  return f.get(row).get(cols).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
+}
+
+/** Accumulate the v128 on the stack into vacc (vector step) or lane 0 of it into sacc (tail step). */
+function accumulate(f: Body, vec: boolean, vacc: number, sacc: number, tmp: number): void {
+  if (vec) f.get(vacc).v(simd.f32x4_add).set(vacc);
+  else f.lane(simd.f32x4_extract_lane, 0).get(sacc).emit(op.f32_add).set(sacc);
+  void tmp;
+}
+
+export function emitRowKernels(mb: ModuleBuilder): void {
+  const U = 1; // the unit parameter
+
+  // softmax_rows: out[r, c] = exp(s·x[r, c] − max) / Σ over the row; when causalT > 0, row r is position
+  // t = r % causalT and its columns past t are masked (written as 0, left out of max and sum).
+  kernel(mb, 'softmax_rows', (f, e) => {
+    const D = RD.softmax;
+    const [r0, r1, r, c, cols, valid, x, out, T] = Array.from({ length: 9 }, () => f.local(I32));
+    const [scale, vmax, vsum, tmp, v] = Array.from({ length: 5 }, () => f.local(V128));
+    const t = { x: f.local(V128), r: f.local(V128), n: f.local(V128) };
+    const ssum = f.local(F32), m = f.local(F32);
+    e.range(U, D.rows, D.per, r0, r1);
+    e.word(D.cols); f.set(cols);
+    e.word(D.causalT); f.set(T);
+    e.wordF(D.scale); f.v(simd.f32x4_splat).set(scale);
+    f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
+      rowAddr(f, () => e.word(D.x), r, cols).set(x);
+      rowAddr(f, () => e.word(D.out), r, cols).set(out);
+      f.get(cols).set(valid);
+      f.get(T).if();
+      f.get(r).get(T).emit(op.i32_rem_u).i32(1).emit(op.i32_add).set(valid);
+      f.get(valid).get(cols).get(valid).get(cols).emit(op.i32_lt_s).emit(op.select).set(valid);
+      f.end();
+      f.f32x4(-Infinity).set(vmax);
+      e.cols(c, valid, (vec) => { // a tail splat repeats one element: the max is unchanged
+        e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_max).set(vmax);
+      });
+      f.get(vmax); e.hmax(tmp); f.v(simd.f32x4_splat).set(vmax);
+      f.f32x4(0).set(vsum).f32(0).set(ssum);
+      e.cols(c, valid, (vec) => {
+        e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
+        e.exp(t);
+        f.tee(v);
+        accumulate(f, vec, vsum, ssum, tmp);
+        f.get(v); e.st(vec, out, c, tmp);
+      });
+      f.get(vsum); e.hsum(tmp); f.get(ssum).emit(op.f32_add).set(m);
+      f.get(m).v(simd.f32x4_splat).set(vsum);
+      e.cols(c, valid, (vec) => {
+        e.ld(vec, out, c).get(vsum).v(simd.f32x4_div);
+        e.st(vec, out, c, tmp);
+      });
+      f.for(c, (g) => g.get(valid), (g) => g.get(cols), 1, () => { e.at(out, c).f32(0).store(op.f32_store); });
+    });
+  });
+
+  // softmax_bwd_rows: dx = s·y ⊙ (dy − Σ_j dy_j·y_j), per row
+  kernel(mb, 'softmax_bwd_rows', (f, e) => {
+    const D = RD.softmaxBwd;
+    const [r0, r1, r, c, cols, y, dy, dx] = Array.from({ length: 8 }, () => f.local(I32));
+    const [scale, vdot, tmp] = Array.from({ length: 3 }, () => f.local(V128));
+    const sdot = f.local(F32);
+    e.range(U, D.rows, D.per, r0, r1);
+    e.word(D.cols); f.set(cols);
+    e.wordF(D.scale); f.v(simd.f32x4_splat).set(scale);
+    f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
+      rowAddr(f, () => e.word(D.y), r, cols).set(y);
+      rowAddr(f, () => e.word(D.dy), r, cols).set(dy);
+      rowAddr(f, () => e.word(D.dx), r, cols).set(dx);
+      f.f32x4(0).set(vdot).f32(0).set(sdot);
+      e.cols(c, cols, (vec) => {
+        e.ld(vec, y, c); e.ld(vec, dy, c).v(simd.f32x4_mul);
+        accumulate(f, vec, vdot, sdot, tmp);
+      });
+      f.get(vdot); e.hsum(tmp); f.get(sdot).emit(op.f32_add).v(simd.f32x4_splat).set(vdot);
+      e.cols(c, cols, (vec) => {
+        e.ld(vec, y, c); e.ld(vec, dy, c).get(vdot).v(simd.f32x4_sub).v(simd.f32x4_mul).get(scale).v(simd.f32x4_mul);
+        e.st(vec, dx, c, tmp);
+      });
+    });
+  });
+
+  // layernorm_rows: mean, rstd = 1/sqrt(biased var + eps), out = (x − mean)·rstd·gamma + beta
+  kernel(mb, 'layernorm_rows', (f, e) => {
+    const D = RD.layerNorm;
+    const [r0, r1, r, c, C, x, out, gamma, beta] = Array.from({ length: 9 }, () => f.local(I32));
+    const [vacc, vm, vr, tmp] = Array.from({ length: 4 }, () => f.local(V128));
+    const sacc = f.local(F32), mean = f.local(F32), rstd = f.local(F32), fC = f.local(F32);
+    e.range(U, D.rows, D.per, r0, r1);
+    e.word(D.C); f.tee(C).emit(op.f32_convert_i32_s).set(fC);
+    e.word(D.gamma); f.set(gamma);
+    e.word(D.beta); f.set(beta);
+    f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
+      rowAddr(f, () => e.word(D.x), r, C).set(x);
+      rowAddr(f, () => e.word(D.out), r, C).set(out);
+      f.f32x4(0).set(vacc).f32(0).set(sacc);
+      e.cols(c, C, (vec) => { e.ld(vec, x, c); accumulate(f, vec, vacc, sacc, tmp); });
+      f.get(vacc); e.hsum(tmp); f.get(sacc).emit(op.f32_add).get(fC).emit(op.f32_div).tee(mean).v(simd.f32x4_splat).set(vm);
+      f.f32x4(0).set(vacc).f32(0).set(sacc);
+      e.cols(c, C, (vec) => {
+        e.ld(vec, x, c).get(vm).v(simd.f32x4_sub).tee(tmp).get(tmp).v(simd.f32x4_mul);
+        accumulate(f, vec, vacc, sacc, tmp);
+      });
+      f.f32(1);
+      f.get(vacc); e.hsum(tmp); f.get(sacc).emit(op.f32_add).get(fC).emit(op.f32_div);
+      e.wordF(D.eps); f.emit(op.f32_add).emit(op.f32_sqrt).emit(op.f32_div).tee(rstd).v(simd.f32x4_splat).set(vr);
+      e.word(D.mean); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).get(mean).store(op.f32_store);
+      e.word(D.rstd); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).get(rstd).store(op.f32_store);
+      e.cols(c, C, (vec) => {
+        e.ld(vec, x, c).get(vm).v(simd.f32x4_sub).get(vr).v(simd.f32x4_mul);
+        e.ld(vec, gamma, c).v(simd.f32x4_mul);
+        e.ld(vec, beta, c).v(simd.f32x4_add);
+        e.st(vec, out, c, tmp);
+      });
+    });
+  });
+
+  // layernorm_bwd_rows: dx = rstd·(dy·gamma − mean(dy·gamma) − xhat·mean(dy·gamma·xhat)), xhat = (x − mean)·rstd
+  kernel(mb, 'layernorm_bwd_rows', (f, e) => {
+    const D = RD.layerNormBwd;
+    const [r0, r1, r, c, C, x, dy, dx, gamma] = Array.from({ length: 9 }, () => f.local(I32));
+    const [vm, vr, vd, vdx, tmp, xh, dg] = Array.from({ length: 7 }, () => f.local(V128));
+    const sd = f.local(F32), sdx = f.local(F32), fC = f.local(F32);
+    e.range(U, D.rows, D.per, r0, r1);
+    e.word(D.C); f.tee(C).emit(op.f32_convert_i32_s).set(fC);
+    e.word(D.gamma); f.set(gamma);
+    const xhat = (vec: boolean) => { e.ld(vec, x, c).get(vm).v(simd.f32x4_sub).get(vr).v(simd.f32x4_mul); };
+    f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
+      rowAddr(f, () => e.word(D.x), r, C).set(x);
+      rowAddr(f, () => e.word(D.dy), r, C).set(dy);
+      rowAddr(f, () => e.word(D.dx), r, C).set(dx);
+      e.word(D.mean); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).vsplatLoad(0).set(vm);
+      e.word(D.rstd); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).vsplatLoad(0).set(vr);
+      f.f32x4(0).set(vd).f32x4(0).set(vdx).f32(0).set(sd).f32(0).set(sdx);
+      e.cols(c, C, (vec) => {
+        e.ld(vec, dy, c); e.ld(vec, gamma, c).v(simd.f32x4_mul).set(dg);
+        f.get(dg); accumulate(f, vec, vd, sd, tmp);
+        xhat(vec); f.set(xh);
+        f.get(dg).get(xh).v(simd.f32x4_mul); accumulate(f, vec, vdx, sdx, tmp);
+      });
+      f.get(vd); e.hsum(tmp); f.get(sd).emit(op.f32_add).get(fC).emit(op.f32_div).v(simd.f32x4_splat).set(vd);
+      f.get(vdx); e.hsum(tmp); f.get(sdx).emit(op.f32_add).get(fC).emit(op.f32_div).v(simd.f32x4_splat).set(vdx);
+      e.cols(c, C, (vec) => {
+        e.ld(vec, dy, c); e.ld(vec, gamma, c).v(simd.f32x4_mul).get(vd).v(simd.f32x4_sub);
+        xhat(vec); f.get(vdx).v(simd.f32x4_mul).v(simd.f32x4_sub);
+        f.get(vr).v(simd.f32x4_mul);
+        e.st(vec, dx, c, tmp);
+      });
+    });
+  });
+
+  // layernorm_bwd_cols: dgamma[c] = Σ_r dy[r, c]·xhat[r, c], dbeta[c] = Σ_r dy[r, c] over columns c of
+  // the unit (a null pointer skips that output). Rows are summed in order, whatever the thread count.
+  kernel(mb, 'layernorm_bwd_cols', (f, e) => {
+    const D = RD.layerNormBwd;
+    const [c0, c1, r, c, C, rows, x, dy, n, rowOff, stats] = Array.from({ length: 11 }, () => f.local(I32));
+    const [vg, vb, tmp, vdy] = Array.from({ length: 4 }, () => f.local(V128));
+    e.range(U, D.C, D.per, c0, c1);
+    e.word(D.C); f.set(C);
+    e.word(D.rows); f.set(rows);
+    e.word(D.x); f.get(c0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
+    e.word(D.dy); f.get(c0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(dy);
+    f.get(c1).get(c0).emit(op.i32_sub).set(n);
+    e.cols(c, n, (vec) => {
+      f.f32x4(0).set(vg).f32x4(0).set(vb);
+      f.for(r, (g) => g.i32(0), (g) => g.get(rows), 1, () => {
+        f.get(r).get(C).emit(op.i32_mul).get(c).emit(op.i32_add).i32(2).emit(op.i32_shl).set(rowOff);
+        f.get(r).i32(2).emit(op.i32_shl).set(stats);
+        f.get(dy).get(rowOff).emit(op.i32_add);
+        if (vec) f.emit(0xfd, 0x00, 2, 0); else f.vsplatLoad(0);
+        f.tee(vdy).get(vb).v(simd.f32x4_add).set(vb);
+        f.get(x).get(rowOff).emit(op.i32_add);
+        if (vec) f.emit(0xfd, 0x00, 2, 0); else f.vsplatLoad(0);
+        e.word(D.mean); f.get(stats).emit(op.i32_add).vsplatLoad(0).v(simd.f32x4_sub);
+        e.word(D.rstd); f.get(stats).emit(op.i32_add).vsplatLoad(0).v(simd.f32x4_mul);
+        f.get(vdy).v(simd.f32x4_mul).get(vg).v(simd.f32x4_add).set(vg);
+      });
+      for (const [word, acc] of [[D.dgamma, vg], [D.dbeta, vb]] as const) {
+        e.word(word).if();
+        e.word(word); f.get(c0).get(c).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).get(acc);
+        if (vec) f.emit(0xfd, 0x0b, 2, 0); else f.lane(simd.f32x4_extract_lane, 0).store(op.f32_store);
+        f.end();
+      }
+    });
+    void tmp;
+  });
+
+  // gelu: out = x·σ(2y) = x / (1 + exp(−2y)), y = √(2/π)·(x + 0.044715·x³)  (= 0.5·x·(1 + tanh y), stable)
+  // gelu_bwd: dx = dy·(s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²)), s = σ(2y)
+  for (const backward of [false, true]) {
+    kernel(mb, backward ? 'gelu_bwd' : 'gelu', (f, e) => {
+      const D = RD.gelu;
+      const [i0, i1, i, n, x, dy, out] = Array.from({ length: 7 }, () => f.local(I32));
+      const [xv, z, tmp] = Array.from({ length: 3 }, () => f.local(V128));
+      const t = { x: f.local(V128), r: f.local(V128), n: f.local(V128) };
+      e.range(U, D.n, D.per, i0, i1);
+      f.get(i1).get(i0).emit(op.i32_sub).set(n);
+      e.word(D.x); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
+      e.word(D.dy); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(dy);
+      e.word(D.out); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(out);
+      e.cols(i, n, (vec) => {
+        e.ld(vec, x, i).set(xv);
+        // z = exp(−2y)
+        f.get(xv).get(xv).v(simd.f32x4_mul).get(xv).v(simd.f32x4_mul).f32x4(0.044715).v(simd.f32x4_mul).get(xv).v(simd.f32x4_add);
+        f.f32x4(-2 * SQRT_2_OVER_PI).v(simd.f32x4_mul);
+        e.exp(t);
+        if (!backward) {
+          f.set(z).get(xv).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div);
+        } else {
+          // z <- s = 1 / (1 + z)
+          f.set(z).f32x4(1).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div).set(z);
+          f.get(z);
+          f.get(xv).get(z).v(simd.f32x4_mul).f32x4(1).get(z).v(simd.f32x4_sub).v(simd.f32x4_mul);
+          f.f32x4(2 * SQRT_2_OVER_PI).v(simd.f32x4_mul);
+          f.get(xv).get(xv).v(simd.f32x4_mul).f32x4(3 * 0.044715).v(simd.f32x4_mul).f32x4(1).v(simd.f32x4_add);
+          f.v(simd.f32x4_mul).v(simd.f32x4_add);
+          e.ld(vec, dy, i).v(simd.f32x4_mul);
+        }
+        e.st(vec, out, i, tmp);
+      });
+    });
+  }
+}
