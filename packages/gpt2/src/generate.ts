@@ -45,8 +45,16 @@ export function sampleToken(logits: Float32Array | Float64Array, temperature: nu
 export function* generate(model: GPT2, prompt: readonly number[], options: GenerateOptions): Generator<number, void, undefined> {
   if (prompt.length === 0) throw new Error('generate: the prompt is empty (give at least one token)');
   const { maxNewTokens, temperature = 0, topK = 0, useCache = true } = options;
-  const rng = new Rng(options.seed ?? 0);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new Error(`generate: maxNewTokens must be an integer >= 0, got ${maxNewTokens}`);
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new Error(`generate: temperature must be a finite number >= 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new Error(`generate: topK must be an integer >= 0 (0 = no limit), got ${topK}`);
   const V = model.config.vocab_size;
+  const bad = prompt.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= V);
+  if (bad >= 0) throw new Error(`generate: prompt token ${prompt[bad]} at position ${bad} is not in the model's vocabulary [0, ${V})`);
+  if (prompt.length > model.config.n_positions) {
+    throw new Error(`generate: the prompt has ${prompt.length} tokens, more than the model's n_positions ${model.config.n_positions}`);
+  }
+  const rng = new Rng(options.seed ?? 0);
   const tokens = [...prompt];
   const cache = useCache ? emptyCache(model.config) : undefined;
   let pending = [...prompt]; // tokens not yet fed to the cache
