@@ -7,4 +7,7 @@ export * from './experiment';
 export * from './trainer';
 export * from './parity';
 export * from './paths';
+export * from './pretrain';
+export * from './params';
+export * from './runfiles';
 export { main, runCommand } from './cli';

@@ -19,6 +19,7 @@ import { FPT } from './model';
 import { LayerNormLSTM } from './lstm';
 import type { ExperimentConfig } from './experiment';
 import { defaultModelDir, dataDir } from './paths';
+import { writeAtomic, appendJsonl as appendTo, truncateJsonl } from './runfiles';
 
 const defaultPrint = (line: string) => console.log(line);
 
@@ -206,7 +207,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
     step = meta.step;
     elapsedBefore = meta.elapsedSeconds;
     generator.setState(meta.generator);
-    truncateLog(logFile, step);
+    truncateJsonl(logFile, step);
     print(`resumed ${runDir} at step ${step}`);
   } else {
     if (fs.existsSync(ckptFile) && !options.resume) throw new Error(`${runDir} already holds a run; pass --resume to continue it or choose another --run-dir`);
@@ -214,7 +215,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
   }
   writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
 
-  const appendLog = (entry: Record<string, unknown>) => fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
+  const appendLog = (entry: Record<string, unknown>) => appendTo(logFile, entry);
   const checkpoint = () => saveCheckpoint(ckptFile, model, opt, { step, generator: generator.state(), config, elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000 });
 
   let stopSignal: string | null = null;
@@ -335,26 +336,6 @@ export function evaluateFull(model: FPT, task: Task, config: ExperimentConfig): 
 
 // -------------------------------------------------------------------------------------------------
 // Small utilities
-
-function writeAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
-/** Drop log lines written after the checkpoint we resume from (they will be recomputed identically). */
-function truncateLog(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, 'utf8').split('\n').filter((line) => {
-    if (line.trim() === '') return false;
-    try {
-      return (JSON.parse(line) as { step?: number }).step! <= step;
-    } catch {
-      return false; // a line cut by the interruption
-    }
-  });
-  writeAtomic(file, kept.map((l) => l + '\n').join(''));
-}
 
 function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';

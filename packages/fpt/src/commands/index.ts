@@ -7,6 +7,7 @@ import { parity } from './parity';
 import { generateCommand } from './generate';
 import { trainCommand } from './train';
 import { paramsCommand } from './params';
+import { pretrainCommand } from './pretrain';
 
 export type OptionValues = Record<string, string | boolean | string[] | undefined>;
 
@@ -20,4 +21,4 @@ export interface Command {
   run(values: OptionValues, positionals: string[]): Promise<number | void> | number | void;
 }
 
-export const COMMANDS: Command[] = [trainCommand, paramsCommand, generateCommand, parity];
+export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity];

@@ -1,0 +1,33 @@
+/** Files of a run directory: atomic writes and the JSONL log. */
+import * as fs from 'fs';
+
+/** Write via a temporary file and rename, so a reader never sees half a file. */
+export function writeAtomic(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+export function appendJsonl(file: string, entry: Record<string, unknown>): void {
+  fs.appendFileSync(file, JSON.stringify(entry) + '\n');
+}
+
+export function readJsonl<T = Record<string, unknown>>(file: string): T[] {
+  if (!fs.existsSync(file)) return [];
+  const out: T[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try { out.push(JSON.parse(line) as T); } catch { /* a line cut by an interruption */ }
+  }
+  return out;
+}
+
+/**
+ * Drop log entries written after the checkpoint a run resumes from (they will be recomputed identically),
+ * and any line cut short by the interruption.
+ */
+export function truncateJsonl(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = readJsonl<{ step?: number }>(file).filter((e) => e.step === undefined || e.step <= step);
+  writeAtomic(file, kept.map((e) => JSON.stringify(e) + '\n').join(''));
+}
