@@ -13,39 +13,52 @@
 import { Worker } from 'worker_threads';
 import type { WasmMemory, WasmModule } from './wasm';
 
-/** Control words (Int32 indices at byte 0 of the memory). */
-export const CTL = { seq: 0, next: 1, units: 2, fn: 3, desc: 4, done: 5, mask: 6, error: 7, ready: 8 } as const;
+/** Control words (Int32 indices at byte 0 of the memory); state has one word per worker slot. */
+export const CTL = { seq: 0, next: 1, units: 2, fn: 3, desc: 4, done: 5, error: 6, state: 8 } as const;
 export const CTL_BYTES = 256;
-export const MAX_THREADS = 31; // one bit of the participant mask per worker
+export const MAX_THREADS = 32;
+/** Worker slot states. */
+const OFF = 0, IDLE = 1, CLAIMED = 2, BOOTING = 3;
+/** A worker idle this long exits (and is restarted on demand), so finished work leaves no threads behind. */
+const IDLE_EXIT_MS = 3000;
 
-/** The worker's program. Each exported function named in `fnNames` has the signature (desc, unit, tid). */
+/**
+ * The worker's program. Each exported function named in `fnNames` has the signature (desc, unit, tid).
+ * The main thread claims an idle worker for a job by compare-and-swap IDLE -> CLAIMED, and a worker
+ * leaves only by compare-and-swap IDLE -> OFF, so a claimed worker always takes part in its job.
+ */
 const WORKER_SOURCE = `
 const { workerData } = require('worker_threads');
-const { module, memory, fnNames, tid, C } = workerData;
+const { module, memory, fnNames, tid, C, S, idleMs } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const fns = fnNames.map((n) => instance.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, 64);
+const state = C.state + tid;
 let seen = Atomics.load(ctl, C.seq);
-Atomics.store(ctl, C.ready + tid, 1);
+Atomics.store(ctl, state, S.IDLE);
 for (;;) {
-  Atomics.wait(ctl, C.seq, seen);
+  const woke = Atomics.wait(ctl, C.seq, seen, idleMs);
   const s = Atomics.load(ctl, C.seq);
-  if (s === seen) continue;
-  seen = s;
-  if ((Atomics.load(ctl, C.mask) & (1 << tid)) === 0) continue;
-  try {
-    const fn = fns[Atomics.load(ctl, C.fn)], desc = Atomics.load(ctl, C.desc), n = Atomics.load(ctl, C.units);
-    for (let u = Atomics.add(ctl, C.next, 1); u < n; u = Atomics.add(ctl, C.next, 1)) fn(desc, u, tid);
-  } catch (e) {
-    Atomics.store(ctl, C.error, 1);
+  if (s !== seen) {
+    seen = s;
+    if (Atomics.load(ctl, state) !== S.CLAIMED) continue;
+    try {
+      const fn = fns[Atomics.load(ctl, C.fn)], desc = Atomics.load(ctl, C.desc), n = Atomics.load(ctl, C.units);
+      for (let u = Atomics.add(ctl, C.next, 1); u < n; u = Atomics.add(ctl, C.next, 1)) fn(desc, u, tid);
+    } catch (e) {
+      Atomics.store(ctl, C.error, 1);
+    }
+    Atomics.store(ctl, state, S.IDLE);
+    Atomics.add(ctl, C.done, 1);
+    Atomics.notify(ctl, C.done);
+  } else if (woke === 'timed-out' && Atomics.compareExchange(ctl, state, S.IDLE, S.OFF) === S.IDLE) {
+    break;
   }
-  Atomics.add(ctl, C.done, 1);
-  Atomics.notify(ctl, C.done);
 }
 `;
 
 export class Pool {
-  private workers: Worker[] = [];
+  private spawned = 0;
   private readonly ctl: Int32Array;
   /** Jobs run so far with at least one worker, for tests and reports. */
   parallelJobs = 0;
@@ -60,46 +73,57 @@ export class Pool {
     this.ctl = new Int32Array(memory.buffer, 0, CTL_BYTES / 4);
   }
 
+  /** Spawn a worker in every slot that has none (first use, or after an idle exit). */
   private start(): void {
-    if (this.workers.length > 0 || this.size === 0) return;
     for (let tid = 1; tid <= this.size; tid++) {
+      if (Atomics.compareExchange(this.ctl, CTL.state + tid, OFF, BOOTING) !== OFF) continue;
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { module: this.module, memory: this.memory, fnNames: this.fnNames, tid, C: CTL },
+        workerData: {
+          module: this.module, memory: this.memory, fnNames: this.fnNames, tid, C: CTL,
+          S: { IDLE, CLAIMED }, idleMs: IDLE_EXIT_MS,
+        },
       });
       w.unref();
-      w.on('error', () => { /* reported through CTL.error when it happens inside a job */ });
-      this.workers.push(w);
+      w.on('error', () => Atomics.store(this.ctl, CTL.state + tid, OFF)); // failed to boot: retry later
+      this.spawned++;
     }
   }
 
-  /** Workers created so far (they start on the first job that wants threads). */
+  /** Workers spawned so far (including restarts after idle exits). */
   started(): number {
-    return this.workers.length;
+    return this.spawned;
   }
 
-  /** Bit mask of the workers that are up. */
-  private readyMask(): number {
-    let mask = 0;
-    for (let tid = 1; tid <= this.workers.length; tid++) if (Atomics.load(this.ctl, CTL.ready + tid) === 1) mask |= 1 << tid;
-    return mask;
+  /** Claim every idle worker for the next job (appending their slots to `claimed`). */
+  private claim(claimed: number[]): void {
+    for (let tid = 1; tid <= this.size; tid++) {
+      if (Atomics.compareExchange(this.ctl, CTL.state + tid, IDLE, CLAIMED) === IDLE) claimed.push(tid);
+    }
+  }
+
+  private idleCount(): number {
+    let n = 0;
+    for (let tid = 1; tid <= this.size; tid++) if (Atomics.load(this.ctl, CTL.state + tid) === IDLE) n++;
+    return n;
   }
 
   /** Start the workers and block until they are up (or `timeoutMs` passes); returns how many are. */
   warm(timeoutMs = 5000): number {
     this.start();
     const until = Date.now() + timeoutMs;
-    const flag = new Int32Array(1);
-    while (popcount(this.readyMask()) < this.size && Date.now() < until) Atomics.wait(flag, 0, 0, 2);
-    return popcount(this.readyMask());
+    const flag = new Int32Array(new SharedArrayBuffer(4));
+    while (this.idleCount() < this.size && Date.now() < until) Atomics.wait(flag, 0, 0, 2);
+    return this.idleCount();
   }
 
-  /** Run units 0..units-1 of `fn` (index into fnNames) across the main thread and the ready workers. */
+  /** Run units 0..units-1 of `fn` (index into fnNames) across the main thread and the idle workers. */
   run(fnIndex: number, fn: (desc: number, unit: number, tid: number) => void, desc: number, units: number): void {
     this.start();
     const ctl = this.ctl;
-    const mask = units > 1 ? this.readyMask() : 0;
-    if (mask === 0) {
+    const claimed: number[] = [];
+    if (units > 1) this.claim(claimed);
+    if (claimed.length === 0) {
       for (let u = 0; u < units; u++) fn(desc, u, 0);
       return;
     }
@@ -109,7 +133,6 @@ export class Pool {
     Atomics.store(ctl, CTL.next, 0);
     Atomics.store(ctl, CTL.done, 0);
     Atomics.store(ctl, CTL.error, 0);
-    Atomics.store(ctl, CTL.mask, mask);
     Atomics.add(ctl, CTL.seq, 1);
     Atomics.notify(ctl, CTL.seq);
     this.parallelJobs++;
@@ -120,15 +143,9 @@ export class Pool {
       failure = e;
       Atomics.store(ctl, CTL.next, units); // stop handing out units
     }
-    const expected = popcount(mask);
-    for (let d = Atomics.load(ctl, CTL.done); d < expected; d = Atomics.load(ctl, CTL.done)) Atomics.wait(ctl, CTL.done, d);
+    for (let d = Atomics.load(ctl, CTL.done); d < claimed.length; d = Atomics.load(ctl, CTL.done)) Atomics.wait(ctl, CTL.done, d);
     if (failure !== null) throw failure;
     if (Atomics.load(ctl, CTL.error) !== 0) throw new Error('cpu backend: a worker thread failed while running a kernel');
   }
 }
 
-function popcount(x: number): number {
-  let n = 0;
-  for (; x !== 0; x &= x - 1) n++;
-  return n;
-}
