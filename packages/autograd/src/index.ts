@@ -8,3 +8,4 @@ export * from './nn';
 export * from './optim';
 export * from './gradcheck';
 export * from './init';
+export * from './demo';

@@ -398,7 +398,7 @@ describe('copyInto', () => {
     ops.copyInto(dst.slice(1, 1, 4, 2), tensor([[1, 2], [3, 4], [5, 6]]));
     expect(dst.toArray()).toEqual([[0, 1, 0, 2], [0, 3, 0, 4], [0, 5, 0, 6]]);
     ops.copyInto(dst.select(0, 0), tensor(7));
-    expect(dst.toArray()[0]).toEqual([7, 7, 7, 7]);
+    expect((dst.toArray() as number[][])[0]).toEqual([7, 7, 7, 7]);
     ops.copyInto(dst.transpose().select(0, 3), tensor([-1, -2, -3]));
     expect(dst.toArray()).toEqual([[7, 7, 7, -1], [0, 3, 0, -2], [0, 5, 0, -3]]);
     ops.copyInto(zeros([0, 2]), tensor([1, 2])); // empty: nothing to do
