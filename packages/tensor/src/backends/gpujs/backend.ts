@@ -1,6 +1,7 @@
 /**
- * The `gpujs` backend: matmul, softmax and softmaxBackward as gpu.js kernels (sources.ts) in the mode
- * chosen by FPT_GPU_MODE (modes.ts); every other kernel, and all float64 work (gradcheck), is ref's.
+ * The `gpujs` backend: matmul, softmax, softmaxBackward and the attention forward (scores → softmax →
+ * weighted sum, chained on the device) as gpu.js kernels (sources.ts) in the mode chosen by FPT_GPU_MODE
+ * (modes.ts); every other kernel, and all float64 work (gradcheck), is ref's.
  *
  * Nothing here loads gpu.js until the backend is created (`registerBackend` runs the factory on first
  * use), and the probe that decides whether `gpujs` is the default backend loads only `gl`, and only when an
@@ -41,6 +42,11 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     softmaxBackward(y: FloatArray, dy: FloatArray, rows: number, cols: number, dx: FloatArray): void {
       if (!allFloat32(y, dy, dx)) return refKernels.softmaxBackward(y, dy, rows, cols, dx);
       engine.softmaxBackward(y as Float32Array, dy as Float32Array, rows, cols, dx as Float32Array);
+    },
+    attention(q, k, v, BH, T, D, scale, causal, out, probs): void {
+      if (!allFloat32(q, k, v, out, probs) || D === 0) return refKernels.attention(q, k, v, BH, T, D, scale, causal, out, probs);
+      const f = (a: FloatArray) => a as Float32Array;
+      engine.attention(f(q), f(k), f(v), BH, T, D, scale, causal, f(out), f(probs));
     },
   };
 

@@ -100,10 +100,10 @@ export class GpuEngine {
     }
   }
 
-  /** Release every compiled kernel and the GL context. */
-  destroy(): void {
+  /** Release every compiled kernel (gpu.js tears down on a later tick: await it). */
+  destroy(): Promise<void> {
     this.cache.clear();
-    this.gpu.destroy();
+    return Promise.resolve(this.gpu.destroy());
   }
 
   /** Wait for queued device work (only needed to attribute time to stages). */
@@ -115,7 +115,7 @@ export class GpuEngine {
 
   private time(times: StageTimes | undefined, stage: keyof StageTimes, t0: number): number {
     if (times === undefined) return 0;
-    if (stage === 'compute') this.sync();
+    if (stage !== 'readback') this.sync(); // GL work is queued: finish it so it counts in its own stage
     const t1 = performance.now();
     times[stage] += t1 - t0;
     return t1;
@@ -164,9 +164,20 @@ export class GpuEngine {
     for (let r = 0; r < rows; r++) out.set(rowsOut[r], r * cols);
   }
 
+  /** A scalar [depth, rows, cols] kernel output → out (contiguous). */
+  private readScalar3d(result: unknown, depth: number, rows: number, cols: number, out: Float32Array): void {
+    if (this.resident) {
+      out.set(GpuEngine.raw(result).subarray(0, depth * rows * cols));
+      return;
+    }
+    const planes = result as ArrayLike<ArrayLike<Float32Array>>;
+    for (let z = 0; z < depth; z++) for (let r = 0; r < rows; r++) out.set(planes[z][r], (z * rows + r) * cols);
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Matmul
 
+  /** out = A·B for every batch index (MatmulArgs: any strides); `times` accumulates the stage split. */
   matmul(p: MatmulArgs, times?: StageTimes): void {
     const out = p.out as Float32Array;
     const { batch, M, K, N } = p;
@@ -235,22 +246,27 @@ export class GpuEngine {
     ];
   }
 
-  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array, times?: StageTimes): void {
-    if (rows === 0 || cols === 0) return;
-    let t = times ? performance.now() : 0;
-    const xd = this.upload2d(x, rows, cols);
-    t = this.time(times, 'upload', t);
-
+  /** The softmax kernel chain on a device operand x [rows, cols]; returns the device result. */
+  private softmaxOnDevice(xd: DeviceArray, rows: number, cols: number): unknown {
     const c = this.rowConstants(cols);
     const [maxPartial, maxCombine] = this.rowReduce('rowMaxPartial', src.rowMaxPartial, src.rowMaxCombine, rows, c);
     const [sumPartial, sumCombine] = this.rowReduce('rowSumExpPartial', src.rowSumExpPartial, src.rowSumCombine, rows, c);
     const normalize = this.kernel(`softmaxNormalize ${rows}x${cols}`, src.softmaxNormalize, {
       output: [cols, rows], constants: c, optimizeFloatMemory: true,
     });
-    // in the GL modes every intermediate below is a texture: nothing returns to the host until `y`
+    // in the GL modes every intermediate below is a texture: nothing returns to the host
     const rowMax = maxCombine(maxPartial(xd));
     const rowSum = sumCombine(sumPartial(xd, rowMax));
-    const y = normalize(xd, rowMax, rowSum);
+    return normalize(xd, rowMax, rowSum);
+  }
+
+  softmax(x: Float32Array, rows: number, cols: number, out: Float32Array, times?: StageTimes): void {
+    if (rows === 0 || cols === 0) return;
+    let t = times ? performance.now() : 0;
+    const xd = this.upload2d(x, rows, cols);
+    t = this.time(times, 'upload', t);
+
+    const y = this.softmaxOnDevice(xd, rows, cols);
     t = this.time(times, 'compute', t);
 
     this.readScalar2d(y, rows, cols, out);
@@ -276,6 +292,38 @@ export class GpuEngine {
 
     this.readScalar2d(result, rows, cols, dx);
     this.release(yd, dyd);
+    this.trim();
+    this.time(times, 'readback', t);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Attention: scores → softmax → weighted sum, one chain; in the GL modes only `out` and `probs` are read
+
+  /** Needs D ≥ 1 (the backend gives D = 0 to ref). */
+  attention(
+    q: Float32Array, k: Float32Array, v: Float32Array, BH: number, T: number, D: number, scale: number, causal: boolean,
+    out: Float32Array, probs: Float32Array, times?: StageTimes,
+  ): void {
+    if (BH === 0 || T === 0) return;
+    let t = times ? performance.now() : 0;
+    const qd = this.upload3d(q, BH, T, D), kd = this.upload3d(k, BH, T, D), vd = this.upload3d(v, BH, T, D);
+    t = this.time(times, 'upload', t);
+
+    const c: src.AttentionConstants = { T, D, scale, causal: causal ? 1 : 0 };
+    const shape = `${BH}x${T}x${D} scale=${scale} causal=${c.causal}`;
+    const scoresKernel = this.kernel(`attentionScores ${shape}`, src.attentionScores, {
+      output: [T, BH * T], constants: c, loopMaxIterations: Math.max(D, 1), optimizeFloatMemory: true,
+    });
+    const valuesKernel = this.kernel(`attentionValues ${shape}`, src.attentionValues, {
+      output: [D, T, BH], constants: c, loopMaxIterations: T, optimizeFloatMemory: true,
+    });
+    const p = this.softmaxOnDevice(scoresKernel(qd, kd), BH * T, T);
+    const o = valuesKernel(p, vd);
+    t = this.time(times, 'compute', t);
+
+    this.readScalar2d(p, BH * T, T, probs);
+    this.readScalar3d(o, BH, T, D, out);
+    this.release(qd, kd, vd);
     this.trim();
     this.time(times, 'readback', t);
   }

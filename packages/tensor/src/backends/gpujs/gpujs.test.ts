@@ -136,17 +136,18 @@ registerBackend('ref', createRefBackend); // this file imports modules, not the 
 function paritySuite(mode: GpuMode): void {
   describe(`gpujs parity vs ref [${mode}]`, () => {
     let be: GpujsBackend;
-    const worst = { matmul: 0, softmax: 0, softmaxBackward: 0, ops: 0 };
+    const worst = { matmul: 0, softmax: 0, softmaxBackward: 0, attention: 0, ops: 0 };
 
     beforeAll(() => {
       be = createGpujsBackend({ mode });
       registerBackend('gpujs', () => be); // for the ops-level checks through withBackend('gpujs', ...)
     });
-    afterAll(() => {
+    afterAll(async () => {
       summary.push(`[${mode}] max |gpujs − ref|: matmul ${worst.matmul.toExponential(2)}, softmax ${worst.softmax.toExponential(2)}, ` +
-        `softmaxBackward ${worst.softmaxBackward.toExponential(2)}, ops ${worst.ops.toExponential(2)}; ${be.info().kernels}`);
-      be.engine.destroy();
+        `softmaxBackward ${worst.softmaxBackward.toExponential(2)}, attention ${worst.attention.toExponential(2)}, ops ${worst.ops.toExponential(2)}; ` +
+        `${be.info().kernels}`);
       registerBackend('gpujs', () => createGpujsBackend());
+      await be.engine.destroy();
     });
 
     test('runs the requested mode (no silent fallback)', () => {
@@ -197,6 +198,24 @@ function paritySuite(mode: GpuMode): void {
       expect(db).toBeLessThanOrEqual(SOFTMAX_TOL);
     });
 
+    test.each([
+      { BH: 1, T: 1, D: 1, causal: true },
+      { BH: 3, T: 17, D: 5, causal: true },
+      { BH: 3, T: 17, D: 5, causal: false },
+      { BH: 2, T: 65, D: 16, causal: true },
+    ])('attention BH=$BH T=$T D=$D causal=$causal (out and probs)', ({ BH, T, D, causal }) => {
+      const g = manualSeed(`attn ${BH} ${T} ${D} ${causal}`);
+      const q = randomArray(g, BH * T * D), k = randomArray(g, BH * T * D), v = randomArray(g, BH * T * D);
+      const scale = 1 / Math.sqrt(D);
+      const out = new Float32Array(BH * T * D), probs = new Float32Array(BH * T * T);
+      const outRef = new Float32Array(BH * T * D), probsRef = new Float32Array(BH * T * T);
+      refKernels.attention(q, k, v, BH, T, D, scale, causal, outRef, probsRef);
+      be.kernels.attention(q, k, v, BH, T, D, scale, causal, out, probs);
+      const d = Math.max(maxDiff(out, outRef), maxDiff(probs, probsRef));
+      worst.attention = Math.max(worst.attention, d);
+      expect(d).toBeLessThanOrEqual(1e-5);
+    });
+
     test('float64 work goes to ref unchanged', () => {
       const x = Float64Array.from([1, 2, 3, -Infinity]);
       const expected = new Float64Array(4), got = new Float64Array(4);
@@ -232,7 +251,11 @@ function paritySuite(mode: GpuMode): void {
         const y3 = ops.matmul(a.select(0, 0).select(0, 2), b); // 1-d · 2-d → [9]
         const p = ops.softmax(s, 1); // along a middle axis
         const dp = ops.softmaxBackward(p, ds, 1);
-        return [y1, y2, y3, p, dp];
+        const ga = manualSeed('ops attention');
+        const q = randn([2, 3, 9, 4], { generator: ga });
+        const kT = randn([2, 3, 4, 9], { generator: ga }).transpose(-2, -1); // [2, 3, 9, 4], non-contiguous
+        const att = ops.attention(q, kT, ops.neg(q), { causal: true });
+        return [y1, y2, y3, p, dp, att.out, att.probs];
       };
       const expected = withBackend('ref', run);
       const got = withBackend('gpujs', run);
@@ -245,7 +268,7 @@ function paritySuite(mode: GpuMode): void {
       }
     });
 
-    test('evicts the least recently used kernel past maxKernels and stays correct', () => {
+    test('evicts the least recently used kernel past maxKernels and stays correct', async () => {
       const small = createGpujsBackend({ mode, maxKernels: 4 });
       const g = manualSeed('evict');
       for (const cols of [3, 5, 7, 9, 3]) {
@@ -257,7 +280,7 @@ function paritySuite(mode: GpuMode): void {
       }
       expect(small.engine.cachedKernels).toBeLessThanOrEqual(4);
       expect(small.engine.evicted).toBeGreaterThan(0);
-      small.engine.destroy();
+      await small.engine.destroy();
     });
   });
 }
@@ -274,6 +297,10 @@ function modesToRun(): { run: GpuMode[]; missing: { mode: GpuMode; reason: strin
 }
 
 const { run, missing } = modesToRun();
+describe('gpujs GPT-2', () => {
+  test.todo('GPT-2 forward through gpujs matches ref (logits within a stated tolerance): add once packages/gpt2 lands');
+});
+
 for (const mode of run) paritySuite(mode);
 
 afterAll(() => {
@@ -314,7 +341,7 @@ if (glMissing && !inXvfbChild) {
     });
   } else {
     const why = !glLoads ? glMissing.reason : !xvfb ? `${glMissing.reason}; and xvfb-run is not installed` : glMissing.reason;
-    console.warn(`\n*** gpujs: headlessgl parity tests SKIPPED: ${why}\n*** (.ci/install-gl.sh builds gl and installs Xvfb)\n`);
+    console.warn(`\n*** gpujs: headlessgl parity tests SKIPPED: ${why}\n`);
     describe.skip('gpujs parity vs ref [headlessgl] (unavailable here)', () => {
       test('headlessgl', () => undefined);
     });
@@ -348,7 +375,7 @@ describe('gpujs mode selection', () => {
     expect(c.fallback).toMatch(/webgl2 unavailable: .*browser/);
   });
 
-  test('auto picks headlessgl when it has a context, else webasm; info() reports requested, running, fallback', () => {
+  test('auto picks headlessgl when it has a context, else webasm; info() reports requested, running, fallback', async () => {
     const c = chooseGpuMode('auto');
     expect(c.mode).toBe(probeGpuMode('headlessgl').available ? 'headlessgl' : 'webasm');
     const prev = process.env.FPT_GPU_MODE;
@@ -359,7 +386,7 @@ describe('gpujs mode selection', () => {
       expect(info.requested).toBe('webgpu');
       expect(info.mode).toBe(c.mode);
       expect(info.fallback).toMatch(/webgpu unavailable/);
-      be.engine.destroy();
+      await be.engine.destroy();
     } finally {
       if (prev === undefined) delete process.env.FPT_GPU_MODE;
       else process.env.FPT_GPU_MODE = prev;

@@ -15,6 +15,7 @@
  *   matmul   a [batchA][M][K], b [batchB][K][N4] with N4 = N rounded up to 4 (zero padded), batchA/B 1 when
  *            broadcast; output [N4/4, M, batch] of Array(4): thread (x, y, z) computes C[z][y][4x .. 4x+3].
  *   softmax  x [rows][cols]; row reductions over `chunks` blocks of `chunk` columns, then combined.
+ *   attention q, k, v [BH][T][D]; scores and probs [BH·T][T] (row h·T + t), out [BH][T][D].
  */
 
 /** What gpu.js puts on `this` inside a kernel (the subset used here). */
@@ -163,4 +164,38 @@ export function softmaxBackwardApply(this: KernelThis<RowConstants>, y: Arr2, dy
   const r = this.thread.y;
   const c = this.thread.x;
   return y[r][c] * (dy[r][c] - dot[r]);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Attention per (batch·head), chained on the device in the GL modes: attentionScores → the softmax kernels
+// above (rows = BH·T, cols = T) → attentionValues. Scalar outputs: the scores feed the softmax kernels,
+// which read one value per row and column.
+
+export interface AttentionConstants {
+  T: number;
+  D: number;
+  scale: number;
+  causal: number; // 1: position t attends to s ≤ t only
+}
+
+/** scores[h·T + t][s] = scale·q[h][t]·k[h][s], −inf above the diagonal when causal. */
+export function attentionScores(this: KernelThis<AttentionConstants>, q: Arr3, k: Arr3): number {
+  const row = this.thread.y;
+  const h = Math.floor((row + 0.5) / this.constants.T); // + 0.5: exact even where division is approximate
+  const t = row - h * this.constants.T;
+  const s = this.thread.x;
+  if (this.constants.causal > 0 && s > t) return -Infinity;
+  let acc = 0.0;
+  for (let d = 0; d < this.constants.D; d++) acc += q[h][t][d] * k[h][s][d];
+  return acc * this.constants.scale;
+}
+
+/** out[h][t][d] = Σ_s probs[h·T + t][s]·v[h][s][d]. */
+export function attentionValues(this: KernelThis<AttentionConstants>, probs: Arr2, v: Arr3): number {
+  const h = this.thread.z;
+  const t = this.thread.y;
+  const row = h * this.constants.T + t;
+  let acc = 0.0;
+  for (let s = 0; s < this.constants.T; s++) acc += probs[row][s] * v[h][s][this.thread.x];
+  return acc;
 }
