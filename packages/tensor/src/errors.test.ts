@@ -154,7 +154,10 @@ describe('id and target errors', () => {
     expect(() => ops.crossEntropy(logits, ids([0, 3]))).toThrow('crossEntropy: target 3 at position 1 out of range [0, 3)');
     expect(() => ops.crossEntropy(logits, ids([-5, 0]))).toThrow('crossEntropy: target -5 at position 0 out of range [0, 3)');
     expect(() => ops.crossEntropy(logits, ids([-100, 0]), -1)).toThrow('crossEntropy: target -100 at position 0 out of range [0, 3)');
-    expect(() => ops.crossEntropy(logits, ids([0, 1, 2]))).toThrow('crossEntropy: 3 targets [3] for 2 rows of logits');
+    expect(() => ops.crossEntropy(logits, ids([0, 1, 2]))).toThrow('crossEntropy: targets [3] do not match logits [2,3] (expected [2] or [2])');
+    const logits3 = zeros([2, 3, 4]);
+    expect(() => ops.crossEntropy(logits3, tensor([0, 1, 2, 0, 1, 2], [3, 2], { dtype: 'int32' }))).toThrow('crossEntropy: targets [3,2] do not match logits [2,3,4] (expected [2,3] or [6])');
+    expect(() => ops.crossEntropy(logits3, tensor([0, 1, 2, 0, 1, 2], [6], { dtype: 'int32' }))).not.toThrow(); // flat targets are accepted
   });
 
   test('oneHot: id out of range', () => {

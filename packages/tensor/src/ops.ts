@@ -421,9 +421,13 @@ export function attentionBackward(
 // -------------------------------------------------------------------------------------------------
 // Cross-entropy
 
-function checkTargets(op: string, targets: Tensor, N: number, V: number, ignoreIndex: number): Int32Array {
+/** targets must be int32 of shape logits[:-1] (or flat [N]), each in [0, V) or ignoreIndex. */
+function checkTargets(op: string, targets: Tensor, logitsShape: Shape, N: number, V: number, ignoreIndex: number): Int32Array {
   if (targets.dtype !== 'int32') throw new Error(`${op}: targets must be int32, got ${targets.dtype}`);
-  if (targets.size !== N) throw new Error(`${op}: ${targets.size} targets ${fmt(targets.shape)} for ${N} rows of logits`);
+  const lead = logitsShape.slice(0, -1);
+  if (!shapesEqual(targets.shape, lead) && !(targets.ndim === 1 && targets.size === N)) {
+    throw new Error(`${op}: targets ${fmt(targets.shape)} do not match logits ${fmt(logitsShape)} (expected ${fmt(lead)} or [${N}])`);
+  }
   const t = targets.contiguous().data as Int32Array;
   for (let i = 0; i < N; i++) {
     if (t[i] !== ignoreIndex && (t[i] < 0 || t[i] >= V)) throw new Error(`${op}: target ${t[i]} at position ${i} out of range [0, ${V})`);
@@ -438,7 +442,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, ignoreIndex = -100
   requireFloat('crossEntropy', logits, 'logits');
   const V = logits.shape[logits.ndim - 1];
   const N = V === 0 ? 0 : logits.size / V;
-  const t = checkTargets('crossEntropy', targets, N, V, ignoreIndex);
+  const t = checkTargets('crossEntropy', targets, logits.shape, N, V, ignoreIndex);
   const lc = floatContiguous(logits);
   const loss = allocate(lc.dtype, N) as FloatArray, lse = allocate(lc.dtype, N) as FloatArray;
   kernels().crossEntropy(lc.data as FloatArray, t, N, V, ignoreIndex, loss, lse);
