@@ -76,7 +76,9 @@ function maxAbsDiff(a: Tensor, b: RawTensor): number {
 }
 
 function maxAbs(t: RawTensor): number {
-  return t.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  let m = 0;
+  for (const v of t.data) m = Math.max(m, Math.abs(v));
+  return m;
 }
 
 /** Forward of the reference's input_ids: hidden states per layer and logits. */
