@@ -185,6 +185,22 @@ describe('views share storage', () => {
     expect(e.reshape(2, 3, 1).data).toBe(e.data);
   });
 
+  test('reshape through size-1 dims with unusual strides stays a view with the right strides', () => {
+    const col = iota(3, 4).slice(1, 0, 1); // [3, 1], strides [4, 1]
+    const flatCol = col.reshape(3);
+    expect(flatCol.data).toBe(col.data);
+    expect(flatCol.strides).toEqual([4]);
+    expect(flatCol.toArray()).toEqual([0, 4, 8]);
+    const t = iota(1, 3).transpose(); // [3, 1], strides [1, 3]
+    expect(t.reshape(3).strides).toEqual([1]);
+    expect(t.reshape(1, 3).toArray()).toEqual([[0, 1, 2]]);
+    const mid = iota(2, 3, 4).slice(1, 1, 2); // [2, 1, 4], offset 4
+    expect(mid.reshape(2, 4).data).toBe(mid.data);
+    expect(mid.reshape(2, 4).toArray()).toEqual([[4, 5, 6, 7], [16, 17, 18, 19]]);
+    expect(mid.reshape(8).data).not.toBe(mid.data); // rows 12 apart: not one stride
+    expect(mid.reshape(8).toArray()).toEqual([4, 5, 6, 7, 16, 17, 18, 19]);
+  });
+
   test('reshape of empty tensors', () => {
     const e = zeros([0, 4]);
     expect(e.reshape(2, 0, 8).shape).toEqual([2, 0, 8]);
