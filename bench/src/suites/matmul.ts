@@ -1,0 +1,47 @@
+/**
+ * matmul: C [M, N] = A [M, K] · B [K, N], float32, row-major. Square sizes 64..1024 and GPT-2's three
+ * projections at B·T = 512: [512, 768]·[768, 2304] (qkv), [512, 768]·[768, 3072] (mlp up),
+ * [512, 3072]·[3072, 768] (mlp down). Shape label MxKxN; flops 2·M·K·N. Validation: 512 sampled output
+ * entries against float64 dot products.
+ */
+import { errorRatio, randomArray, runCase, type Suite, type SuiteContext } from '../harness';
+
+export const GPT2_SHAPES: [number, number, number][] = [[512, 768, 2304], [512, 768, 3072], [512, 3072, 768]];
+
+export const matmulSuite: Suite = async (ctx: SuiteContext) => {
+  const squares = ctx.options.quick ? [64, 256, 512] : [64, 128, 256, 512, 768, 1024];
+  const shapes: [number, number, number][] = [...squares.map((s): [number, number, number] => [s, s, s]), ...GPT2_SHAPES];
+  for (const [M, K, N] of shapes) {
+    const a = randomArray(M * K, 1 + M), b = randomArray(K * N, 2 + N);
+    const sample: number[] = [];
+    for (let i = 0; i < 512; i++) sample.push(Math.floor(((i * 2654435761) >>> 0) / 4294967296 * M * N));
+    const want = (idx: number): number => {
+      const m = Math.floor(idx / N), n = idx % N;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += a[m * K + k] * b[k * N + n];
+      return s;
+    };
+    const slowNaive = 2 * M * K * N > 3e8 && ctx.options.quick;
+    await runCase(ctx, {
+      suite: 'matmul', shape: `${M}x${K}x${N}`, flops: 2 * M * K * N,
+      prepare: (be) => (be.name === 'naive-js' && slowNaive ? undefined : be.matmul?.(a, b, M, K, N)),
+      validate: (out) => errorRatio(out, want, sample, 1e-4, 1e-4 * Math.sqrt(K)),
+    });
+  }
+  summary(ctx);
+};
+
+/** Ratios on the GPT-2 shapes: cpu against each anchor measured in this run. */
+function summary(ctx: SuiteContext): void {
+  const rows = (ctx as SuiteContext & { rows?: { backend: string; shape: string; gflops: number | null }[] }).rows;
+  if (!rows) return;
+  console.log('\nGPT-2 shapes, cpu GFLOP/s and ratios (same run):');
+  for (const [M, K, N] of GPT2_SHAPES) {
+    const shape = `${M}x${K}x${N}`;
+    const g = (name: string) => rows.find((r) => r.shape === shape && r.backend === name && r.gflops !== null)?.gflops ?? null;
+    const cpu = g('cpu');
+    if (cpu === null) continue;
+    const ratio = (name: string) => { const x = g(name); return x === null ? 'n/a' : `${(cpu / x).toFixed(2)}x`; };
+    console.log(`  ${shape.padEnd(16)} cpu ${cpu.toFixed(1)} GFLOP/s  vs tfjs-wasm ${ratio('tfjs-wasm')}  vs onnxruntime ${ratio('onnxruntime')}  vs naive-js ${ratio('naive-js')}  (cpu:1t ${g('cpu:1t')?.toFixed(1) ?? 'n/a'})`);
+  }
+}
