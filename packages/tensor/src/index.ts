@@ -20,4 +20,7 @@ export * as ops from './ops';
 export type { Axes, Operand } from './ops';
 export { refKernels };
 export { createCpuBackend, cpuEngine, type CpuOptions } from './backends/cpu';
-export { createGpujsBackend, gpuModesAvailable, probeGpuModes, chooseGpuMode, setGpuMode, type GpuMode } from './backends/gpujs';
+export {
+  GPU_MODES, createGpujsBackend, gpuModesAvailable, probeGpuMode, probeGpuModes, chooseGpuMode, setGpuMode, emptyTimes,
+  type GpuMode, type GpujsBackend, type StageTimes,
+} from './backends/gpujs';

@@ -78,9 +78,9 @@ function median(xs: number[]): number {
 
 /** Run `call` (which fills `times`) repeatedly; median of each stage. */
 function timeStages(call: (t: StageTimes) => void, opts: BenchOptions): { split: StageSplit; reps: number } {
-  const reps = opts.reps ?? 5, budget = opts.budgetMs ?? 3000;
+  const reps = opts.reps ?? 9, budget = opts.budgetMs ?? 4000;
   const up: number[] = [], co: number[] = [], rb: number[] = [], tot: number[] = [];
-  for (let i = 0; i < (opts.warmup ?? 2); i++) call(emptyTimes());
+  for (let i = 0; i < (opts.warmup ?? 3); i++) call(emptyTimes());
   const start = performance.now();
   for (let i = 0; i < reps; i++) {
     const t = emptyTimes();
@@ -211,7 +211,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   const modes = (list ? list.split(',') : ['headlessgl', 'webasm', 'cpu', 'webgpu', 'webgl2']) as GpuMode[];
   const opts = quick
     ? { reps: 3, budgetMs: 1500, matmul: MATMUL_SIZES.slice(0, 2), softmax: SOFTMAX_SIZES.slice(0, 1) }
-    : { reps: 5, budgetMs: 4000 };
+    : { reps: 9, budgetMs: 6000 };
   console.log(formatReports(await benchGpujs(modes, opts)));
 }
 

@@ -9,10 +9,11 @@
  *
  * Device residency. In the GL modes (headlessgl, webgl2) an uploaded operand is a texture and every kernel
  * runs with `pipeline: true`, so a kernel's output texture feeds the next kernel without a readback: the
- * three softmax kernels pass their row statistics on the device, and only the final result is read. In cpu
- * and webasm there is no device: gpu.js's pipeline mode hands back host arrays, and "upload" is only the
- * packing. Across `Kernels` calls data always returns to the host, because the interface is
- * typed-array-in / typed-array-out and those arrays are mutable (e.g. by adam); see README "gpujs backend".
+ * softmax chain passes its row statistics on the device, attention passes scores and probabilities, and
+ * only final results are read. In cpu and webasm there is no device: gpu.js's pipeline mode hands back host
+ * arrays, and "upload" is only the packing. Across `Kernels` calls data always returns to the host, because
+ * the interface is typed-array-in / typed-array-out and those arrays are mutable (adam updates parameters
+ * in place): see the README section "gpujs backend".
  */
 import type { GPU, IKernelRunShortcut, Texture, KernelFunction } from 'gpu.js';
 import type { MatmulArgs } from '../../kernels';
