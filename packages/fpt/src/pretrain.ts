@@ -164,6 +164,7 @@ interface PretrainMeta {
   config: PretrainConfig;
   elapsedSeconds: number;
   optimizerSteps: number[];
+  paramSteps?: (number[] | undefined)[];
 }
 
 function saveState(file: string, model: GPT2, opts: AdamW[], meta: PretrainMeta): void {
@@ -197,7 +198,7 @@ function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
       const key = (k: string) => `opt${g}.${k}.${names.get(p)}`;
       return f.has(key('m')) ? { m: read(key('m'), p.shape), v: read(key('v'), p.shape) } : {};
     });
-    opt.loadStateDict({ step: meta.optimizerSteps[g], buffers });
+    opt.loadStateDict({ step: meta.optimizerSteps[g], buffers, paramSteps: meta.paramSteps?.[g] });
   });
   return meta;
 }
@@ -266,7 +267,7 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
   const t0 = Date.now();
   const startStep = step;
   const elapsed = () => elapsedBefore + (Date.now() - t0) / 1000;
-  const save = () => saveState(stateFile, model, opts, { step, generator: dropoutRng.state(), config: c, elapsedSeconds: elapsed(), optimizerSteps: opts.map((o) => o.stepCount) });
+  const save = () => saveState(stateFile, model, opts, { step, generator: dropoutRng.state(), config: c, elapsedSeconds: elapsed(), optimizerSteps: opts.map((o) => o.stepCount), paramSteps: opts.map((o) => o.stateDict().paramSteps) });
   let stop: string | null = null;
   const onSig = (s: string) => () => { stop = s; };
   const handlers = { SIGINT: onSig('SIGINT'), SIGTERM: onSig('SIGTERM') };

@@ -103,7 +103,7 @@ export function saveCheckpoint(file: string, model: FPT, opt: Adam, meta: Checkp
     tensors.set(`param.${name}`, { dtype: 'F32', shape: p.shape, data: f32(p.data) });
     for (const [k, t] of Object.entries(state.buffers[i])) tensors.set(`adam.${k}.${name}`, { dtype: 'F32', shape: t.shape, data: f32(t) });
   });
-  writeSafetensors(file, tensors, { fpt: JSON.stringify({ ...meta, optimizerStep: state.step }) });
+  writeSafetensors(file, tensors, { fpt: JSON.stringify({ ...meta, optimizerStep: state.step, paramSteps: state.paramSteps }) });
 }
 
 /** Restore a checkpoint into a freshly built model and optimizer; returns its metadata. */
@@ -111,7 +111,7 @@ export function loadCheckpoint(file: string, model: FPT, opt: Adam, config: Expe
   const f = openSafetensors(file); // validates the whole header; a corrupt file fails here with its name
   const raw = f.metadata.fpt;
   if (raw === undefined) throw new Error(`checkpoint ${file}: no 'fpt' metadata (not a trainer checkpoint)`);
-  let meta: CheckpointMeta & { optimizerStep: number };
+  let meta: CheckpointMeta & { optimizerStep: number; paramSteps?: number[] };
   try {
     meta = JSON.parse(raw);
   } catch {
@@ -133,7 +133,7 @@ export function loadCheckpoint(file: string, model: FPT, opt: Adam, config: Expe
     if (f.has(`adam.m.${name}`)) { b.m = read(`adam.m.${name}`); b.v = read(`adam.v.${name}`); }
     return b;
   });
-  opt.loadStateDict({ step: meta.optimizerStep, buffers });
+  opt.loadStateDict({ step: meta.optimizerStep, buffers, paramSteps: meta.paramSteps });
   return meta;
 }
 
