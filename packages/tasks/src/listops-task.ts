@@ -7,17 +7,15 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { chunks, EpochBatcher, EpochOrder, range } from './sampler';
 import {
-  forEachLine,
+  forEachLineBytes,
   formatListOpsRow,
   generateListOps,
   LISTOPS_TSV_HEADER,
-  ListOpsExample,
   ListOpsGeneratorOptions,
   ListOpsTokenization,
   listOpsVocabSize,
   LRA_GENERATOR,
-  parseListOpsRow,
-  tokenizeListOps,
+  tokenizeListOpsBytes,
 } from './listops';
 import { buildDirAtomic, MissingDataError, resolveCacheDir, resolveDataDir } from './paths';
 import { Batch, CommonOptions, EvalSet, Split, Task, TaskInfo } from './types';
@@ -128,20 +126,24 @@ export function loadListOpsSplit(file: string, tokenization: ListOpsTokenization
   const fullLengths: number[] = [];
   let total = 0;
   let lineNo = 0;
-  forEachLine(file, (line, n) => {
+  forEachLineBytes(file, (line, n) => {
     lineNo = n;
     if (n === 1) {
-      if (line.replace(/"/g, '') !== LISTOPS_TSV_HEADER) throw new Error(`${file}:1: expected the header "Source<TAB>Target"`);
+      if (line.toString('utf8').replace(/"/g, '') !== LISTOPS_TSV_HEADER) throw new Error(`${file}:1: expected the header "Source<TAB>Target"`);
       return;
     }
-    if (line === '') return;
-    const e: ListOpsExample = parseListOpsRow(line, `${file}:${n}`);
-    const ids = tokenizeListOps(e.source, tokenization);
+    if (line.length === 0) return;
+    const tab = line.indexOf(0x09);
+    const target = tab === -1 ? NaN : Number(line.toString('latin1', tab + 1).replace(/"/g, '').trim());
+    if (tab === -1 || line.indexOf(0x09, tab + 1) !== -1 || !Number.isInteger(target) || target < 0 || target > 9) {
+      throw new Error(`${file}:${n}: expected "expression<TAB>digit"`);
+    }
+    const ids = tokenizeListOpsBytes(line.subarray(0, tab), tokenization);
     const kept = maxLength === null ? ids : ids.subarray(0, maxLength);
-    chunks.push(Uint8Array.from(kept));
+    chunks.push(new Uint8Array(kept));
     total += kept.length;
     offsets.push(total);
-    labels.push(e.target);
+    labels.push(target);
     fullLengths.push(ids.length);
   });
   if (labels.length === 0) throw new Error(`${file}: no examples (${lineNo} lines)`);

@@ -210,6 +210,11 @@ export function readListOpsTsv(file: string, onRow: (example: ListOpsExample, in
 
 /** Calls `onLine` for each line of a text file (without its \n or \r\n), reading 4 MB at a time. */
 export function forEachLine(file: string, onLine: (line: string, lineNo: number) => void): void {
+  forEachLineBytes(file, (bytes, lineNo) => onLine(bytes.toString('utf8'), lineNo));
+}
+
+/** Like forEachLine, with each line as bytes (a view valid only during the call). */
+export function forEachLineBytes(file: string, onLine: (line: Buffer, lineNo: number) => void): void {
   const fd = fs.openSync(file, 'r');
   try {
     const chunk = Buffer.alloc(4 << 20);
@@ -217,7 +222,7 @@ export function forEachLine(file: string, onLine: (line: string, lineNo: number)
     let lineNo = 0;
     const emit = (bytes: Buffer): void => {
       const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
-      onLine(bytes.toString('utf8', 0, end), ++lineNo);
+      onLine(bytes.subarray(0, end), ++lineNo);
     };
     for (;;) {
       const n = fs.readSync(fd, chunk, 0, chunk.length, null);
@@ -260,26 +265,79 @@ export function listOpsVocabSize(tokenization: ListOpsTokenization): number {
   return LISTOPS_VOCAB[tokenization].length + 1;
 }
 
-const VOCAB_IDS: Record<ListOpsTokenization, Map<string, number>> = {
-  lra: new Map(LISTOPS_VOCAB.lra.map((w, i) => [w, i + 1])),
-  brackets: new Map(LISTOPS_VOCAB.brackets.map((w, i) => [w, i + 1])),
+/**
+ * Vocabulary lookup without making a string per word: a small-integer key from the word's length, first,
+ * second and last bytes (distinct for every ListOps symbol, all at most 4 bytes), then a byte comparison.
+ */
+function wordKey(bytes: ArrayLike<number>, start: number, length: number): number {
+  if (length > 4) return -1;
+  return ((length * 256 + bytes[start]) * 256 + bytes[start + (length > 1 ? 1 : 0)]) * 256 + bytes[start + length - 1];
+}
+
+interface VocabEntry {
+  bytes: Buffer;
+  id: number;
+}
+
+const VOCAB_IDS: Record<ListOpsTokenization, Map<number, VocabEntry>> = {
+  lra: keyedVocab(LISTOPS_VOCAB.lra),
+  brackets: keyedVocab(LISTOPS_VOCAB.brackets),
 };
 
-/** The words a tokenization keeps, in order. */
-export function listOpsWords(source: string, tokenization: ListOpsTokenization): string[] {
-  if (tokenization === 'lra') return source.match(/\w+/g) ?? [];
-  return source.split(/\s+/).filter((w) => w !== '' && w !== '(' && w !== ')');
+function keyedVocab(words: readonly string[]): Map<number, VocabEntry> {
+  const map = new Map<number, VocabEntry>();
+  words.forEach((w, i) => {
+    const bytes = Buffer.from(w, 'latin1');
+    map.set(wordKey(bytes, 0, bytes.length), { bytes, id: i + 1 });
+  });
+  if (map.size !== words.length) throw new Error('ListOps vocabulary: word keys collide');
+  return map;
+}
+
+function lookup(vocab: Map<number, VocabEntry>, bytes: Uint8Array, start: number, length: number): number | undefined {
+  const entry = vocab.get(wordKey(bytes, start, length));
+  if (entry === undefined || entry.bytes.length !== length) return undefined;
+  for (let k = 0; k < length; k++) if (entry.bytes[k] !== bytes[start + k]) return undefined;
+  return entry.id;
+}
+
+/** Which bytes belong to words: alphanumerics and _ ('lra', like \w), or anything but whitespace ('brackets'). */
+const WORD_BYTES: Record<ListOpsTokenization, Uint8Array> = {
+  lra: Uint8Array.from({ length: 256 }, (_, b) => (/\w/.test(String.fromCharCode(b)) && b < 128 ? 1 : 0)),
+  brackets: Uint8Array.from({ length: 256 }, (_, b) => (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d ? 0 : 1)),
+};
+
+/**
+ * Token ids of an expression (untruncated), from its UTF-8 bytes. Words are the alphanumeric runs ('lra',
+ * as tfds's Tokenizer splits on \W+) or the whitespace-separated words minus "(" and ")" ('brackets').
+ * Works on bytes, without a string per word, because the training split is 96000 lines of ~6 kB.
+ */
+export function tokenizeListOpsBytes(bytes: Uint8Array, tokenization: ListOpsTokenization): Int32Array {
+  const ids = VOCAB_IDS[tokenization];
+  const inWord = WORD_BYTES[tokenization];
+  const out = new Int32Array(bytes.length);
+  let n = 0;
+  let i = 0;
+  while (i < bytes.length) {
+    if (!inWord[bytes[i]]) {
+      i++;
+      continue;
+    }
+    const start = i;
+    while (i < bytes.length && inWord[bytes[i]]) i++;
+    const len = i - start;
+    if (tokenization === 'brackets' && len === 1 && (bytes[start] === 0x28 || bytes[start] === 0x29)) continue; // ( or )
+    const id = lookup(ids, bytes, start, len);
+    if (id === undefined) {
+      const word = Buffer.from(bytes.buffer, bytes.byteOffset + start, len).toString('utf8');
+      throw new Error(`ListOps ${tokenization} tokenizer: unknown token "${word}"`);
+    }
+    out[n++] = id;
+  }
+  return out.slice(0, n);
 }
 
 /** Token ids of an expression (untruncated). */
 export function tokenizeListOps(source: string, tokenization: ListOpsTokenization): Int32Array {
-  const ids = VOCAB_IDS[tokenization];
-  const words = listOpsWords(source, tokenization);
-  const out = new Int32Array(words.length);
-  words.forEach((w, i) => {
-    const id = ids.get(w);
-    if (id === undefined) throw new Error(`ListOps ${tokenization} tokenizer: unknown token "${w}"`);
-    out[i] = id;
-  });
-  return out;
+  return tokenizeListOpsBytes(Buffer.from(source, 'utf8'), tokenization);
 }

@@ -3,7 +3,8 @@
  * by a string that names its purpose, e.g. `mnist/train/seed=3/epoch=7`. Streams are therefore independent
  * of call order: batch 1000 can be produced without producing batches 0..999 first.
  */
-import seedrandom from 'seedrandom';
+// `import x = require` works with and without esModuleInterop (ts-jest compiles without it).
+import seedrandom = require('seedrandom');
 
 /** A uniform float in [0, 1). */
 export type Rng = () => number;
