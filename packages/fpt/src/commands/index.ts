@@ -4,6 +4,7 @@
  */
 import type { ParseArgsConfig } from 'util';
 import { parity } from './parity';
+import { demo } from './demo';
 import { generateCommand } from './generate';
 import { trainCommand } from './train';
 import { paramsCommand } from './params';
@@ -21,4 +22,4 @@ export interface Command {
   run(values: OptionValues, positionals: string[]): Promise<number | void> | number | void;
 }
 
-export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity];
+export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity, demo];
