@@ -93,27 +93,49 @@ class Emit {
     f.emit(op.f32_max);
   }
 
-  /** exp of the v128 on the stack (Cephes expf in f32x4). */
-  exp(t: { x: number; r: number; n: number }): void {
+  /** Declare and fill the constants of `exp` (call once, before any loop: splats stay out of loops). */
+  expConsts(): ExpConsts {
     const f = this.f;
-    f.set(t.x);
-    f.get(t.x).f32x4(88.0).v(simd.f32x4_min).f32x4(-87.33654).v(simd.f32x4_max).set(t.r);
-    f.get(t.r).f32x4(LOG2E).v(simd.f32x4_mul).v(simd.f32x4_nearest).set(t.n);
-    f.get(t.r).get(t.n).f32x4(0.693359375).v(simd.f32x4_mul).v(simd.f32x4_sub);
-    f.get(t.n).f32x4(-2.12194440e-4).v(simd.f32x4_mul).v(simd.f32x4_sub).set(t.r);
-    f.f32x4(1.9875691500e-4);
-    for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1]) {
-      f.get(t.r).v(simd.f32x4_mul).f32x4(c).v(simd.f32x4_add);
-    }
-    f.get(t.r).get(t.r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(t.r).v(simd.f32x4_add).f32x4(1).v(simd.f32x4_add);
-    // · 2^n
-    f.get(t.n).v(simd.i32x4_trunc_sat_f32x4_s).i32x4(127).v(simd.i32x4_add).i32(23).v(simd.i32x4_shl);
-    f.v(simd.f32x4_mul);
-    // below the float range: 0; above it: +inf
-    f.get(t.x).f32x4(-87.33654).v(simd.f32x4_lt).v(simd.v128_andnot);
-    f.set(t.r);
-    f.f32x4(Infinity).get(t.r).get(t.x).f32x4(88.72284).v(simd.f32x4_gt).v(simd.v128_bitselect);
+    const splat = (v: number): number => { const l = f.local(V128); f.f32x4(v).set(l); return l; };
+    const c: ExpConsts = {
+      hi: splat(88.0), lo: splat(-87.33654), over: splat(88.72284), inf: splat(Infinity), log2e: splat(LOG2E),
+      magic: splat(12582912.0), ln2hi: splat(0.693359375), ln2lo: splat(-2.12194440e-4), one: splat(1),
+      poly: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(splat),
+      bias: f.local(V128), x: f.local(V128), r: f.local(V128), t: f.local(V128), n: f.local(V128),
+    };
+    f.i32x4(127 << 23).set(c.bias);
+    return c;
   }
+
+  /**
+   * exp of the v128 on the stack (Cephes expf in f32x4). n = round(x·log2 e) comes from the
+   * "magic bias" trick: t = x·log2 e + 1.5·2²³ holds n in its low mantissa bits, so (t << 23) + 127 << 23
+   * is 2^n's bit pattern and t − 1.5·2²³ is n, without float-to-int conversion.
+   */
+  exp(c: ExpConsts): void {
+    const f = this.f;
+    f.set(c.x);
+    // r = x clamped to the float range (pmin/pmax with x first keep NaN); t = r·log2 e + magic; n = t − magic
+    f.get(c.x).get(c.hi).v(simd.f32x4_pmin).get(c.lo).v(simd.f32x4_pmax).set(c.r);
+    f.get(c.r).get(c.log2e).v(simd.f32x4_mul).get(c.magic).v(simd.f32x4_add).set(c.t);
+    f.get(c.t).get(c.magic).v(simd.f32x4_sub).set(c.n);
+    // r = r − n·ln2 (in two parts, exact first product)
+    f.get(c.r).get(c.n).get(c.ln2hi).v(simd.f32x4_mul).v(simd.f32x4_sub).get(c.n).get(c.ln2lo).v(simd.f32x4_mul).v(simd.f32x4_sub).set(c.r);
+    // exp(r) ≈ 1 + r + r²·P(r)
+    f.get(c.poly[0]);
+    for (let i = 1; i < c.poly.length; i++) f.get(c.r).v(simd.f32x4_mul).get(c.poly[i]).v(simd.f32x4_add);
+    f.get(c.r).get(c.r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(c.r).v(simd.f32x4_add).get(c.one).v(simd.f32x4_add);
+    // · 2^n
+    f.get(c.t).i32(23).v(simd.i32x4_shl).get(c.bias).v(simd.i32x4_add).v(simd.f32x4_mul);
+    // below the float range: 0; above it: +inf
+    f.get(c.x).get(c.lo).v(simd.f32x4_lt).v(simd.v128_andnot).set(c.r);
+    f.get(c.inf).get(c.r).get(c.x).get(c.over).v(simd.f32x4_gt).v(simd.v128_bitselect);
+  }
+}
+
+interface ExpConsts {
+  hi: number; lo: number; over: number; inf: number; log2e: number; magic: number; ln2hi: number; ln2lo: number;
+  one: number; poly: number[]; bias: number; x: number; r: number; t: number; n: number;
 }
 
 function kernel(mb: ModuleBuilder, name: string, build: (f: Body, e: Emit) => void): void {
@@ -143,8 +165,8 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   kernel(mb, 'softmax_rows', (f, e) => {
     const D = RD.softmax;
     const [r0, r1, r, c, cols, valid, x, out, T] = Array.from({ length: 9 }, () => f.local(I32));
-    const [scale, vmax, vsum, tmp, v] = Array.from({ length: 5 }, () => f.local(V128));
-    const t = { x: f.local(V128), r: f.local(V128), n: f.local(V128) };
+    const [scale, vmax, vsum, tmp, v, nan] = Array.from({ length: 6 }, () => f.local(V128));
+    const ec = e.expConsts();
     const ssum = f.local(F32), m = f.local(F32);
     e.range(U, D.rows, D.per, r0, r1);
     e.word(D.cols); f.set(cols);
@@ -158,23 +180,27 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       f.get(r).get(T).emit(op.i32_rem_u).i32(1).emit(op.i32_add).set(valid);
       f.get(valid).get(cols).get(valid).get(cols).emit(op.i32_lt_s).emit(op.select).set(valid);
       f.end();
+      // max with pmax (one instruction) and NaN tracked on the side: any NaN makes the row NaN, as ref
       f.f32x4(-Infinity).set(vmax);
+      f.f32x4(0).set(nan);
       e.cols(c, valid, (vec) => { // a tail splat repeats one element: the max is unchanged
-        e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_max).set(vmax);
+        e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).tee(v).get(vmax).v(simd.f32x4_pmax).set(vmax);
+        f.get(v).get(v).v(simd.f32x4_ne).get(nan).v(simd.v128_or).set(nan);
       });
-      f.get(vmax); e.hmax(tmp); f.v(simd.f32x4_splat).set(vmax);
+      f.get(vmax).get(nan).v(simd.v128_or); // NaN lanes become all-ones bits: a NaN
+      e.hmax(tmp); f.v(simd.f32x4_splat).set(vmax);
       f.f32x4(0).set(vsum).f32(0).set(ssum);
       e.cols(c, valid, (vec) => {
         e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
-        e.exp(t);
+        e.exp(ec);
         f.tee(v);
         accumulate(f, vec, vsum, ssum, tmp);
         f.get(v); e.st(vec, out, c, tmp);
       });
       f.get(vsum); e.hsum(tmp); f.get(ssum).emit(op.f32_add).set(m);
-      f.get(m).v(simd.f32x4_splat).set(vsum);
+      f.f32(1).get(m).emit(op.f32_div).v(simd.f32x4_splat).set(vsum);
       e.cols(c, valid, (vec) => {
-        e.ld(vec, out, c).get(vsum).v(simd.f32x4_div);
+        e.ld(vec, out, c).get(vsum).v(simd.f32x4_mul);
         e.st(vec, out, c, tmp);
       });
       f.for(c, (g) => g.get(valid), (g) => g.get(cols), 1, () => { e.at(out, c).f32(0).store(op.f32_store); });
@@ -319,7 +345,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       const D = RD.gelu;
       const [i0, i1, i, n, x, dy, out] = Array.from({ length: 7 }, () => f.local(I32));
       const [xv, z, tmp] = Array.from({ length: 3 }, () => f.local(V128));
-      const t = { x: f.local(V128), r: f.local(V128), n: f.local(V128) };
+      const ec = e.expConsts();
       e.range(U, D.n, D.per, i0, i1);
       f.get(i1).get(i0).emit(op.i32_sub).set(n);
       e.word(D.x); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
@@ -330,7 +356,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         // z = exp(−2y)
         f.get(xv).get(xv).v(simd.f32x4_mul).get(xv).v(simd.f32x4_mul).f32x4(0.044715).v(simd.f32x4_mul).get(xv).v(simd.f32x4_add);
         f.f32x4(-2 * SQRT_2_OVER_PI).v(simd.f32x4_mul);
-        e.exp(t);
+        e.exp(ec);
         if (!backward) {
           f.set(z).get(xv).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div);
         } else {
