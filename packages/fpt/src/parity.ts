@@ -103,7 +103,7 @@ function fptRows(model: GPT2, ref: Map<string, RawTensor>, file: string): Parity
   const fpt = new FPT(model, {
     inputKind: 'continuous', inputDim: inW.shape[1], outputDim: outW.shape[0], outputTokens: 1, inDropout: 0,
   });
-  fpt.train(); // the fixture's dropouts are all 0, so train mode is deterministic
+  fpt.eval(); // dropout off: a reference made with dropout on could not be reproduced anyway (the fixture's are 0)
   fpt.loadStateDict(
     new Map([
       ['in_layer.weight', tensorOf(inW)], ['in_layer.bias', tensorOf(need(ref, 'fpt.in_layer.bias', file))],
