@@ -10,4 +10,5 @@ export * from './paths';
 export * from './pretrain';
 export * from './params';
 export * from './runfiles';
+export * from './modelcard';
 export { main, runCommand } from './cli';

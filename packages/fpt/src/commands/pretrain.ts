@@ -1,6 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { pretrain, exportPretrained, type PretrainConfig } from '../pretrain';
+import { pretrain, exportPretrained, buildPretrainModel, EOT, type PretrainConfig } from '../pretrain';
+import { writeModelCard } from '../modelcard';
+import { saveGPT2 } from '@fpt-ts/gpt2';
 import { dataDir, repoRoot } from '../paths';
 import { applyOverrides } from '../experiment';
 import type { Command } from './index';
@@ -10,7 +12,8 @@ export const pretrainCommand: Command = {
   summary: 'pretrain a GPT-2 as a causal LM on the English corpora (GPT-2-nano)',
   usage: [
     'usage: fpt pretrain CONFIG [--set key=value ...] [--run-dir DIR] [--resume] [--time-limit SECONDS]',
-    '       fpt pretrain CONFIG --export DIR [--run-dir DIR]',
+    '       fpt pretrain CONFIG --export DIR [--run-dir DIR]      (model + MODEL.md + val-curve.svg)',
+    '       fpt pretrain CONFIG --export-random DIR              (the same config at its seeded init)',
     '',
     'Trains with AdamW (warmup + cosine), clipping, per-corpus held-out validation (loss, bits per byte),',
     'samples and atomic checkpoints (state.safetensors in the run directory, default runs/<name>).',
@@ -24,6 +27,7 @@ export const pretrainCommand: Command = {
     'time-limit': { type: 'string' },
     'stop-after': { type: 'string' },
     export: { type: 'string' },
+    'export-random': { type: 'string' },
     'data-dir': { type: 'string' },
   },
   computes: true,
@@ -39,7 +43,15 @@ export const pretrainCommand: Command = {
     const runDir = typeof v['run-dir'] === 'string' ? v['run-dir'] : path.join(repoRoot(), 'runs', config.name);
     if (typeof v.export === 'string') {
       exportPretrained(runDir, v.export);
-      console.log(`wrote ${v.export} (config.json, model.safetensors, tokenizer.json)`);
+      writeModelCard(runDir, v.export, dataDir(v['data-dir'] as string | undefined));
+      console.log(`wrote ${v.export} (config.json, model.safetensors, tokenizer.json, MODEL.md, val-curve.svg)`);
+      return 0;
+    }
+    if (typeof v['export-random'] === 'string') {
+      const out = v['export-random'];
+      saveGPT2(buildPretrainModel({ ...config, dropout: 0.1 }), out, { metadata: { source: `fpt pretrain random init, seed ${config.seed}` } });
+      fs.writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify({ type: 'byte', vocab_size: 257, eot: EOT }, null, 2) + '\n');
+      console.log(`wrote ${out} (the seeded random init of ${config.name})`);
       return 0;
     }
     const result = await pretrain(config, {
