@@ -33,7 +33,7 @@ export interface CifarOptions extends CommonOptions {
 
 /** Parses records of the official binary format; `name` is used in error messages. */
 export function parseCifarBinary(bytes: Uint8Array, name: string): ImageSplit {
-  if (bytes.length === 0 || bytes.length % RECORD !== 0) {
+  if (bytes.length % RECORD !== 0) {
     throw new Error(`${name}: ${bytes.length} bytes is not a whole number of ${RECORD}-byte CIFAR-10 records`);
   }
   const count = bytes.length / RECORD;
@@ -74,7 +74,9 @@ function concatSplits(parts: ImageSplit[]): ImageSplit {
 /** Reads data_batch_{1..5}.bin and test_batch.bin from a directory. */
 export function loadCifarBinaryDir(dir: string): { train: ImageSplit; test: ImageSplit } {
   const read = (f: string): ImageSplit => parseCifarBinary(fs.readFileSync(path.join(dir, f)), path.join(dir, f));
-  return { train: concatSplits(CIFAR_TRAIN_FILES.map(read)), test: read(CIFAR_TEST_FILE) };
+  const data = { train: concatSplits(CIFAR_TRAIN_FILES.map(read)), test: read(CIFAR_TEST_FILE) };
+  if (data.train.count === 0 || data.test.count === 0) throw new Error(`${dir}: no training or no test images`);
+  return data;
 }
 
 /** Writes splits in the official binary layout (train in 5 files of up to 10000), e.g. as a decode cache. */
