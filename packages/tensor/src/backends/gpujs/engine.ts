@@ -56,7 +56,7 @@ export class GpuEngine {
   compiled = 0;
   evicted = 0;
 
-  constructor(mode: GpuMode, readonly maxKernels = 96) {
+  constructor(mode: GpuMode, readonly maxKernels = 256) {
     this.mode = mode;
     this.resident = GL_MODES.has(mode);
     this.lib = require('gpu.js') as GpuJs; // loaded only when a gpujs engine is created
