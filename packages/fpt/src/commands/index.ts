@@ -5,6 +5,7 @@
 import type { ParseArgsConfig } from 'util';
 import { parity } from './parity';
 import { demo } from './demo';
+import { dataCommand } from './data';
 import { generateCommand } from './generate';
 import { trainCommand } from './train';
 import { paramsCommand } from './params';
@@ -22,4 +23,4 @@ export interface Command {
   run(values: OptionValues, positionals: string[]): Promise<number | void> | number | void;
 }
 
-export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity, demo];
+export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity, dataCommand, demo];
