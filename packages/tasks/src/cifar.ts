@@ -89,18 +89,35 @@ export function writeCifarBinaryDir(dir: string, data: { train: ImageSplit; test
   fs.writeFileSync(path.join(dir, CIFAR_TEST_FILE), encodeCifarBinary(data.test));
 }
 
-/** Decodes one 32x32 JPEG to planar RGB (3 x 32 x 32) at `out[offset..]`. */
+/**
+ * Decodes one 32x32 JPEG to planar RGB (3 x 32 x 32) at `out[offset..]`.
+ * jpeg-js's own YCbCr -> RGB step truncates to integers (a bias of -0.5 levels); libjpeg (Pillow, torchvision)
+ * rounds. So the YCbCr planes are taken from jpeg-js and converted here with rounding (JFIF / ITU-R 601).
+ * Chroma upsampling stays jpeg-js's nearest-neighbour (libjpeg interpolates), a remaining small difference.
+ */
 export function decodeCifarJpeg(bytes: Uint8Array, name: string, out: Uint8Array, offset: number): void {
   let img: { width: number; height: number; data: Uint8Array };
   try {
-    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false });
+    img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, colorTransform: false });
   } catch (e) {
     throw new Error(`${name}: JPEG decode failed (${(e as Error).message})`);
   }
   if (img.width !== 32 || img.height !== 32) throw new Error(`${name}: image is ${img.width}x${img.height}, expected 32x32`);
   const channels = img.data.length / 1024;
+  if (channels !== 1 && channels !== 3) throw new Error(`${name}: ${channels} color components, expected 1 or 3`);
+  const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
   for (let p = 0; p < 1024; p++) {
-    for (let c = 0; c < 3; c++) out[offset + c * 1024 + p] = img.data[p * channels + (channels === 1 ? 0 : c)];
+    if (channels === 1) {
+      const v = img.data[p];
+      out[offset + p] = out[offset + 1024 + p] = out[offset + 2048 + p] = v;
+      continue;
+    }
+    const Y = img.data[3 * p];
+    const Cb = img.data[3 * p + 1] - 128;
+    const Cr = img.data[3 * p + 2] - 128;
+    out[offset + p] = clamp(Y + 1.402 * Cr);
+    out[offset + 1024 + p] = clamp(Y - 0.344136 * Cb - 0.714136 * Cr);
+    out[offset + 2048 + p] = clamp(Y + 1.772 * Cb);
   }
 }
 
