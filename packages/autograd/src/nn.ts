@@ -99,6 +99,22 @@ export abstract class Module {
   }
 }
 
+let initEnabled = true;
+
+/**
+ * Build modules without drawing their default initial weights (they are zeros instead), for weights that
+ * are about to be overwritten by a custom init or a checkpoint (PyTorch's `skip_init`).
+ */
+export function skipInit<T>(build: () => T): T {
+  const previous = initEnabled;
+  initEnabled = false;
+  try {
+    return build();
+  } finally {
+    initEnabled = previous;
+  }
+}
+
 /** A dense layer. layout 'torch' keeps weight [out, in] (nn.Linear); 'conv1d' keeps [in, out] (GPT-2's Conv1D). */
 export class Linear extends Module {
   weight: Parameter;
@@ -112,8 +128,9 @@ export class Linear extends Module {
     // PyTorch's default: U(−1/√in, 1/√in) for weight and bias
     const bound = 1 / Math.sqrt(inFeatures);
     const shape = this.layout === 'torch' ? [outFeatures, inFeatures] : [inFeatures, outFeatures];
-    this.weight = new Parameter(uniform(shape, -bound, bound, { generator: g }));
-    this.bias = options.bias === false ? null : new Parameter(uniform([outFeatures], -bound, bound, { generator: g }));
+    const init = (s: number[]) => (initEnabled ? uniform(s, -bound, bound, { generator: g }) : zeros(s));
+    this.weight = new Parameter(init(shape));
+    this.bias = options.bias === false ? null : new Parameter(init([outFeatures]));
   }
 
   forward(x: Variable): Variable {
@@ -127,7 +144,7 @@ export class Embedding extends Module {
   /** N(0, 1) init, as nn.Embedding. */
   constructor(numEmbeddings: number, dim: number, options: { generator?: Generator } = {}) {
     super();
-    this.weight = new Parameter(randn([numEmbeddings, dim], { generator: options.generator }));
+    this.weight = new Parameter(initEnabled ? randn([numEmbeddings, dim], { generator: options.generator }) : zeros([numEmbeddings, dim]));
   }
 
   forward(ids: Tensor): Variable {

@@ -9,7 +9,7 @@
  * and the model ends with ln_f. Linear layers use HF's Conv1D layout: weight [in, out], y = x·W + b.
  */
 import { Tensor, ops, arange, randn, zeros, fmt, Generator, getDefaultGenerator } from '@fpt-ts/tensor';
-import { Module, Linear, Embedding, LayerNorm, Dropout, Variable, F } from '@fpt-ts/autograd';
+import { Module, Linear, Embedding, LayerNorm, Dropout, Variable, F, skipInit } from '@fpt-ts/autograd';
 import { type GPT2Config, innerDim } from './config';
 
 /** Per-layer keys and values of the tokens seen so far, for incremental decoding. */
@@ -153,22 +153,23 @@ export class GPT2 extends Module {
 
   /**
    * Random init as HF GPT-2 (_init_weights), from a seeded generator, which also draws the dropout masks.
-   * `init: false` is for weights about to be overwritten (loading a checkpoint): the HF init pass is
-   * skipped and the placeholder weights come from a private stream, so `generator` is only used for
-   * dropout and building the model draws nothing from it.
+   * The modules are built without their own default init (skipInit): the HF pass below sets every weight.
+   * `init: false` is for weights about to be overwritten (loading a checkpoint): they stay zeros and
+   * building the model draws nothing from `generator`.
    */
   constructor(config: GPT2Config, options: { generator?: Generator; init?: boolean } = {}) {
     super();
     const g = options.generator ?? getDefaultGenerator();
-    const init = options.init ?? true;
-    const w = init ? g : new Generator(0); // the stream the constructors' placeholder weights come from
     this.config = config;
-    this.wte = new Embedding(config.vocab_size, config.n_embd, { generator: w });
-    this.wpe = new Embedding(config.n_positions, config.n_embd, { generator: w });
-    this.drop = new Dropout(config.embd_pdrop, g);
-    this.h = Array.from({ length: config.n_layer }, () => new Block(config, w, g));
-    this.ln_f = new LayerNorm(config.n_embd, config.layer_norm_epsilon);
-    if (init) this.initWeights(g);
+    const C = config.n_embd;
+    [this.wte, this.wpe, this.drop, this.h, this.ln_f] = skipInit(() => [
+      new Embedding(config.vocab_size, C),
+      new Embedding(config.n_positions, C),
+      new Dropout(config.embd_pdrop, g),
+      Array.from({ length: config.n_layer }, () => new Block(config, g)),
+      new LayerNorm(C, config.layer_norm_epsilon),
+    ] as const);
+    if (options.init ?? true) this.initWeights(g);
   }
 
   /**
