@@ -50,7 +50,8 @@ export interface DataStatsArgs {
 }
 
 function taskOptions(args: { dataDir?: string; cacheDir?: string; options?: Record<string, unknown>; log?: Log }): Record<string, unknown> {
-  return { ...args.options, ...(args.dataDir ? { dataDir: args.dataDir } : {}), ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}), log: args.log };
+  const dirs = { ...(args.dataDir ? { dataDir: args.dataDir } : {}), ...(args.cacheDir ? { cacheDir: args.cacheDir } : {}) };
+  return { ...args.options, ...dirs, log: args.log };
 }
 
 export async function dataStats(args: DataStatsArgs): Promise<TaskStats> {

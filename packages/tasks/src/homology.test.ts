@@ -72,7 +72,9 @@ describe('the homology task on generated CSV files', () => {
 
   test('reference defaults: vocabulary 30, 1195 classes, head 1200, eval on valid with 4x batches', () => {
     const task = createHomologyTask({ dataDir: dir });
-    expect(task.info).toMatchObject({ inputKind: 'tokens', tokenDim: 30, numClasses: 1195, outputDim: 1200, evalSplit: 'val', evalBatchScale: 4, variableLength: true });
+    expect(task.info).toMatchObject({
+      inputKind: 'tokens', tokenDim: 30, numClasses: 1195, outputDim: 1200, evalSplit: 'val', evalBatchScale: 4, variableLength: true,
+    });
     expect([task.size('train'), task.size('val'), task.size('test')]).toEqual([20, 10, 6]);
   });
 

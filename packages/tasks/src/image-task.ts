@@ -80,7 +80,10 @@ export function createImageTask(spec: ImageTaskSpec, splits: { train: ImageSplit
         let v = 0; // padding and rotation corners are 0 before normalization
         if (src >= 0) {
           if (spec.gray) {
-            v = (GRAY_WEIGHTS[0] * split.pixels[base + src] + GRAY_WEIGHTS[1] * split.pixels[base + HW + src] + GRAY_WEIGHTS[2] * split.pixels[base + 2 * HW + src]) / 255;
+            const r = split.pixels[base + src];
+            const g = split.pixels[base + HW + src];
+            const b = split.pixels[base + 2 * HW + src];
+            v = (GRAY_WEIGHTS[0] * r + GRAY_WEIGHTS[1] * g + GRAY_WEIGHTS[2] * b) / 255;
           } else {
             v = split.pixels[base + co * HW + src] / 255;
           }

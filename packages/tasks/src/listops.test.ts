@@ -184,7 +184,9 @@ describe('the listops task', () => {
 
   test('exported val split: LRA TSV whose labels re-evaluate from the text', async () => {
     const out = path.join(tmp, 'export', 'basic_val.tsv');
-    const { rows } = await dataExport({ task: 'listops', split: 'val', out, options: { sizes: small.sizes }, dataDir: small.dataDir, cacheDir: small.cacheDir, log: () => undefined });
+    const { rows } = await dataExport({
+      task: 'listops', split: 'val', out, options: { sizes: small.sizes }, dataDir: small.dataDir, cacheDir: small.cacheDir, log: () => undefined,
+    });
     expect(rows).toBe(20);
     const text = fs.readFileSync(out, 'utf8');
     expect(text.startsWith('Source\tTarget\r\n')).toBe(true);
