@@ -96,17 +96,22 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const b = src.broadcastTo(dst.shape);
   // read from a private copy when src views dst's storage (e.g. copyInto(x.transpose(), x))
   const s = b.data === dst.data ? b.clone().data : b.contiguous().data;
-  const nd = dst.ndim;
   if (dst.size === 0) return;
-  const idx = new Array<number>(nd).fill(0);
+  // walk dst row by row (a row = its last dim); rows with unit stride are one block copy
+  const nd = dst.ndim;
+  const rowLen = nd === 0 ? 1 : dst.shape[nd - 1];
+  const rowStride = nd === 0 ? 1 : dst.strides[nd - 1];
+  const lead = dst.shape.slice(0, -1);
+  const idx = new Array<number>(lead.length).fill(0);
   let off = dst.offset;
-  for (let i = 0; i < s.length; i++) {
-    dst.data[off] = s[i];
-    for (let d = nd - 1; d >= 0; d--) {
+  for (let r = 0; r < s.length; r += rowLen) {
+    if (rowStride === 1) dst.data.set(s.subarray(r, r + rowLen), off);
+    else for (let j = 0; j < rowLen; j++) dst.data[off + j * rowStride] = s[r + j];
+    for (let d = lead.length - 1; d >= 0; d--) {
       idx[d]++;
       off += dst.strides[d];
-      if (idx[d] < dst.shape[d]) break;
-      off -= dst.strides[d] * dst.shape[d];
+      if (idx[d] < lead[d]) break;
+      off -= dst.strides[d] * lead[d];
       idx[d] = 0;
     }
   }
