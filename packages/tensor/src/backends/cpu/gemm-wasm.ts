@@ -17,7 +17,6 @@ import { Body, I32, V128, op, simd, type ModuleBuilder } from './wasm';
 export interface GemmShape {
   MR: number; // rows of the register tile
   NR: number; // columns of the register tile (a multiple of 4)
-  unroll: number; // k steps per loop iteration
 }
 
 /** Words of the GEMM job descriptor (i32 at desc + 4·index). */
@@ -38,11 +37,16 @@ export const PD = {
 } as const;
 
 /**
- * micro(a, b, c, ldc, kc, accumulate): C[MR×NR] (row stride ldc bytes) = (accumulate ? C : 0) + Σ_k a_k ⊗ b_k.
- * With `relaxed`, each step is one f32x4.relaxed_madd (a fused multiply-add on x86 with FMA3).
+ * micro(a, b, c, ldc, kc, accumulate): C[MR×NR] (row stride ldc bytes) = (accumulate ? C : 0) + Σ_k a_k ⊗ b_k,
+ * a_k the MR floats at a + k·MR·4 and b_k the NR floats at b + k·NR·4 (packed panels). With `relaxed`,
+ * each step is one f32x4.relaxed_madd (a fused multiply-add on x86 with FMA3), else f32x4.mul then
+ * f32x4.add.
+ *
+ * The k loop is not unrolled: V8's register allocator then keeps all 12 accumulators, the 2 B vectors
+ * and the broadcast in the 15 usable xmm registers (unrolling by 2 or 4 made it spill and run ~40% slower).
  */
 export function emitMicrokernel(shape: GemmShape, relaxed: boolean): Body {
-  const { MR, NR, unroll } = shape;
+  const { MR, NR } = shape;
   const NV = NR / 4;
   const f = new Body([I32, I32, I32, I32, I32, I32]);
   const [a, b, c, ldc, kc, accumulate] = [0, 1, 2, 3, 4, 5];
@@ -64,28 +68,21 @@ export function emitMicrokernel(shape: GemmShape, relaxed: boolean): Body {
   for (let i = 0; i < MR; i++) for (let j = 0; j < NV; j++) f.f32x4(0).set(acc[i][j]);
   f.end();
 
-  const step = (u: number): void => {
-    for (let j = 0; j < NV; j++) f.get(b).vload(4 * (u * NR + 4 * j)).set(bv[j]);
-    for (let i = 0; i < MR; i++) {
-      f.get(a).vsplatLoad(4 * (u * MR + i)).set(av);
-      for (let j = 0; j < NV; j++) {
-        if (relaxed) f.get(av).get(bv[j]).get(acc[i][j]).v(simd.f32x4_relaxed_madd).set(acc[i][j]);
-        else f.get(acc[i][j]).get(av).get(bv[j]).v(simd.f32x4_mul).v(simd.f32x4_add).set(acc[i][j]);
-      }
-    }
-  };
-  const loopSteps = (u: number): void => {
-    // while (n >= u) { u steps; a += u·MR·4; b += u·NR·4; n -= u }
-    f.block().get(n).i32(u).emit(op.i32_lt_s).brIf(0).loop();
-    for (let s = 0; s < u; s++) step(s);
-    f.get(a).i32(4 * u * MR).emit(op.i32_add).set(a);
-    f.get(b).i32(4 * u * NR).emit(op.i32_add).set(b);
-    f.get(n).i32(u).emit(op.i32_sub).tee(n).i32(u).emit(op.i32_ge_s).brIf(0);
-    f.end().end();
-  };
+  // for (n = kc; n > 0; n--): one rank-1 update
   f.get(kc).set(n);
-  if (unroll > 1) loopSteps(unroll);
-  loopSteps(1);
+  f.block().get(n).i32(1).emit(op.i32_lt_s).brIf(0).loop();
+  for (let j = 0; j < NV; j++) f.get(b).vload(16 * j).set(bv[j]);
+  for (let i = 0; i < MR; i++) {
+    f.get(a).vsplatLoad(4 * i).set(av);
+    for (let j = 0; j < NV; j++) {
+      if (relaxed) f.get(av).get(bv[j]).get(acc[i][j]).v(simd.f32x4_relaxed_madd).set(acc[i][j]);
+      else f.get(acc[i][j]).get(av).get(bv[j]).v(simd.f32x4_mul).v(simd.f32x4_add).set(acc[i][j]);
+    }
+  }
+  f.get(a).i32(4 * MR).emit(op.i32_add).set(a);
+  f.get(b).i32(4 * NR).emit(op.i32_add).set(b);
+  f.get(n).i32(1).emit(op.i32_sub).tee(n).i32(0).emit(op.i32_gt_s).brIf(0);
+  f.end().end();
 
   f.get(c).set(row);
   for (let i = 0; i < MR; i++) {
@@ -109,6 +106,7 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   const bi = L(), ib = L(), jb = L(), m0 = L(), mEnd = L(), n0 = L(), nEnd = L();
   const aPack = L(), bPack = L(), c = L(), pc = L(), kc = L(), aBlock = L(), bBlock = L();
   const jr = L(), ir = L(), nValid = L(), mValid = L(), cTile = L(), i = L(), j = L(), per = L();
+  const bPanel = L();
   const word = (w: number, into: number) => f.get(desc).load(op.i32_load, 4 * w).set(into);
   const min = (x: () => void, y: () => void, into: number) => {
     x(); y(); x(); y(); f.emit(op.i32_lt_s).emit(op.select).set(into);
@@ -139,12 +137,13 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
     f.get(bPack).get(pc).get(Npad).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(bBlock);
     f.for(jr, (g) => g.get(n0), (g) => g.get(nEnd), NR, () => {
       min(() => f.i32(NR), () => f.get(N).get(jr).emit(op.i32_sub), nValid);
+      f.get(bBlock).get(jr).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(bPanel);
       f.for(ir, (g) => g.get(m0), (g) => g.get(mEnd), MR, () => {
         min(() => f.i32(MR), () => f.get(M).get(ir).emit(op.i32_sub), mValid);
         // arguments a, b
         const pushAB = () => {
           f.get(aBlock).get(ir).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
-          f.get(bBlock).get(jr).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
+          f.get(bPanel);
         };
         // C tile address
         f.get(c).get(ir).get(N).emit(op.i32_mul).get(jr).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).set(cTile);

@@ -25,8 +25,8 @@ export interface CpuOptions {
   blocking?: Partial<Blocking>;
 }
 
-/** Register tile: 4 rows × 16 columns = 16 f32x4 accumulators, k unrolled by 4 (see README for the sweep). */
-export const DEFAULT_GEMM: GemmShape = { MR: 4, NR: 16, unroll: 4 };
+/** Register tile: 6 rows × 8 columns = 12 f32x4 accumulators + 2 B vectors + 1 broadcast (15 xmm registers), no k unroll (see README). */
+export const DEFAULT_GEMM: GemmShape = { MR: 6, NR: 8 };
 
 export function defaultThreads(): number {
   const env = Number(process.env.FPT_THREADS);
@@ -90,7 +90,7 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
     fma: path === 'relaxed' ? 'f32x4.relaxed_madd' : path === 'simd' ? 'f32x4.mul+add' : 'none (TypeScript)',
     threads: String(engine ? engine.threads : 1),
     workers: engine ? `${engine.pool.started()}/${engine.threads - 1} started` : 'none',
-    tile: path === 'off' ? '4x4 scalar' : `${gemmShape.MR}x${gemmShape.NR} f32x4, k unroll ${gemmShape.unroll}`,
+    tile: path === 'off' ? '4x4 scalar' : `${gemmShape.MR}x${gemmShape.NR} f32x4`,
     blocking: `MC=${blk.MC} NC=${blk.NC} KC=${blk.KC}`,
   }));
   return Object.assign(backend, { engine, blocking: blk });
