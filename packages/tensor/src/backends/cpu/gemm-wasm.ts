@@ -12,7 +12,7 @@
  * holding the running sum between blocks), whichever thread computes it: results do not depend on the
  * thread count or on which tiles are edges.
  */
-import { Body, I32, V128, op, simd, type ModuleBuilder } from './wasm';
+import { Body, I32, V128, op, simd, uleb, type ModuleBuilder } from './wasm';
 
 export interface GemmShape {
   MR: number; // rows of the register tile
@@ -175,94 +175,108 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   return f;
 }
 
+/** Panels packed by one pack unit: a row of a row-major B is then read as one 256-byte run. */
+export const PACK_GROUP = 8;
+
 /**
- * pack_unit(desc, u, tid): pack one (matrix, KC block, panel) of A (units below descA.units) or B (the
- * rest) from a staged copy of the operand into the panel layout above. `PR` is MR for A, NR for B.
- * Unit-stride lanes copy PR floats per depth step (vectors for full panels); otherwise each lane is read
- * along depth and written with stride PR. Lanes past R are zero.
+ * pack_unit(desc, u, tid): pack one (matrix, KC block, group of PACK_GROUP panels) of A (units below
+ * descA.units) or B (the rest) from a staged copy of the operand into the panel layout above.
+ * Contiguous lanes (a row-major B, a transposed A) are copied depth step by depth step, the group's
+ * panels side by side, so the source is read sequentially; otherwise each lane is read along depth and
+ * written with stride PR. Lanes past R are zero. The code is emitted twice, with PR = MR and PR = NR as
+ * constants, so full panels copy with unrolled (vector, when PR % 4 = 0) moves.
  */
 export function emitPackUnit(shape: GemmShape): Body {
   const f = new Body([I32, I32, I32]);
   const [desc, u] = [0, 1];
   const L = () => f.local(I32);
-  const d = L(), PR = L(), ls = L(), ds = L(), R = L(), kc = L(), per = L(), mi = L(), kb = L(), p = L();
-  const src = L(), dst = L(), lanes = L(), k = L(), r = L(), s = L(), w = L(), K = L(), KC = L();
-  const word = (w: number) => f.get(d).load(op.i32_load, 4 * w);
-  // pick the A or B half
-  f.get(desc).set(d).i32(shape.MR).set(PR);
-  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_ge_u).if();
-  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_sub).set(u);
-  f.get(desc).i32(4 * PD.size).emit(op.i32_add).set(d).i32(shape.NR).set(PR);
-  f.end();
-  word(PD.laneStride); f.set(ls); word(PD.depthStride); f.set(ds); word(PD.R); f.set(R);
-  word(PD.K); f.set(K); word(PD.KC); f.set(KC);
-  // u -> (matrix mi, block kb, panel p)
-  word(PD.panels); word(PD.kBlocks); f.emit(op.i32_mul).set(per);
-  f.get(u).get(per).emit(op.i32_div_u).set(mi);
-  f.get(u).get(per).emit(op.i32_rem_u).tee(p).get(d).load(op.i32_load, 4 * PD.panels).emit(op.i32_div_u).set(kb);
-  f.get(p).get(d).load(op.i32_load, 4 * PD.panels).emit(op.i32_rem_u).set(p);
-  // kc = min(KC, K - kb·KC)
-  f.get(K).get(kb).get(KC).emit(op.i32_mul).emit(op.i32_sub).tee(kc).get(KC).get(kc).get(KC).emit(op.i32_lt_s).emit(op.select).set(kc);
-  // src element index of (lane p·PR, depth kb·KC); dst byte address of the panel
-  word(PD.base); f.get(d).load(op.i32_load, 4 * PD.table).get(mi).i32(3).emit(op.i32_shl).emit(op.i32_add).tee(w).load(op.i32_load, 0).emit(op.i32_add);
-  f.get(p).get(PR).emit(op.i32_mul).get(ls).emit(op.i32_mul).emit(op.i32_add);
-  f.get(kb).get(KC).emit(op.i32_mul).get(ds).emit(op.i32_mul).emit(op.i32_add).set(src);
-  f.get(w).load(op.i32_load, 4).get(kb).get(KC).emit(op.i32_mul).get(d).load(op.i32_load, 4 * PD.Rpad).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
-  f.get(p).get(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(dst);
-  // lanes = min(PR, R - p·PR)
-  f.get(R).get(p).get(PR).emit(op.i32_mul).emit(op.i32_sub).tee(lanes).get(PR).get(lanes).get(PR).emit(op.i32_lt_s).emit(op.select).set(lanes);
-  const addr = (idx: number) => f.get(idx).i32(2).emit(op.i32_shl);
-  f.get(ls).i32(1).emit(op.i32_eq).if();
-  {
-    // lanes contiguous: per depth step copy PR floats (full panel: as vectors)
-    f.get(lanes).get(PR).emit(op.i32_eq).get(PR).i32(3).emit(op.i32_and).emit(op.i32_eqz).emit(op.i32_and).if();
-    f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
-      f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).set(s);
-      f.get(dst).get(k).get(PR).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
-      f.for(r, (g) => g.i32(0), (g) => g.get(PR), 4, () => {
-        f.get(w).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add);
-        f.get(s).get(r).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(0xfd, 0x00, 0, 0); // v128.load align=1
-        f.emit(0xfd, 0x0b, 4, 0);
+  const d = L(), ls = L(), ds = L(), R = L(), kc = L(), per = L(), mi = L(), kb = L(), g = L(), p = L(), pEnd = L();
+  const src = L(), dst = L(), lanes = L(), k = L(), r = L(), s = L(), w = L(), K = L(), KC = L(), panels = L();
+  const word = (wd: number) => f.get(d).load(op.i32_load, 4 * wd);
+  const shl2 = () => f.i32(2).emit(op.i32_shl);
+
+  const half = (PR: number): void => {
+    word(PD.laneStride); f.set(ls); word(PD.depthStride); f.set(ds); word(PD.R); f.set(R);
+    word(PD.K); f.set(K); word(PD.KC); f.set(KC); word(PD.panels); f.set(panels);
+    // u -> (matrix mi, block kb, group g)
+    const groups = f.local(I32);
+    f.get(panels).i32(PACK_GROUP - 1).emit(op.i32_add).i32(PACK_GROUP).emit(op.i32_div_u).set(groups);
+    f.get(groups); word(PD.kBlocks); f.emit(op.i32_mul).set(per);
+    f.get(u).get(per).emit(op.i32_div_u).set(mi);
+    f.get(u).get(per).emit(op.i32_rem_u).tee(g).get(groups).emit(op.i32_div_u).set(kb);
+    f.get(g).get(groups).emit(op.i32_rem_u).set(g);
+    // kc = min(KC, K − kb·KC); panels [g·G, min(panels, g·G + G))
+    f.get(K).get(kb).get(KC).emit(op.i32_mul).emit(op.i32_sub).tee(kc).get(KC).get(kc).get(KC).emit(op.i32_lt_s).emit(op.select).set(kc);
+    f.get(g).i32(PACK_GROUP).emit(op.i32_mul).tee(p).i32(PACK_GROUP).emit(op.i32_add).tee(pEnd).get(panels).get(pEnd).get(panels).emit(op.i32_lt_s).emit(op.select).set(pEnd);
+    // src: element index of (lane 0, depth kb·KC) of the matrix; dst: byte address of its block kb
+    word(PD.base); f.get(d).load(op.i32_load, 4 * PD.table).get(mi).i32(3).emit(op.i32_shl).emit(op.i32_add).tee(w).load(op.i32_load, 0).emit(op.i32_add);
+    f.get(kb).get(KC).emit(op.i32_mul).get(ds).emit(op.i32_mul).emit(op.i32_add).set(src);
+    f.get(w).load(op.i32_load, 4).get(kb).get(KC).emit(op.i32_mul).i32(PR).emit(op.i32_mul).get(panels).emit(op.i32_mul); shl2(); f.emit(op.i32_add).set(dst);
+    // lanes of panel p = min(PR, R − p·PR)
+    const setLanes = () => {
+      f.get(R).get(p).i32(PR).emit(op.i32_mul).emit(op.i32_sub).tee(lanes).i32(PR).get(lanes).i32(PR).emit(op.i32_lt_s).emit(op.select).set(lanes);
+    };
+    f.get(ls).i32(1).emit(op.i32_eq).if();
+    {
+      // contiguous lanes: for each depth step, the group's panels side by side
+      f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+        f.for(p, (b) => b.get(g).i32(PACK_GROUP).emit(op.i32_mul), (b) => b.get(pEnd), 1, () => {
+          setLanes();
+          // s = byte address of (lane p·PR, depth k); w = dst + (p·PR·kc + k·PR)·4
+          f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).get(p).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
+          f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(k).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
+          f.get(lanes).i32(PR).emit(op.i32_eq).if();
+          if (PR % 4 === 0) for (let v = 0; v < PR; v += 4) f.get(w).get(s).emit(0xfd, 0x00, 0, ...uleb(4 * v)).vstore(4 * v);
+          else for (let v = 0; v < PR; v++) f.get(w).get(s).load(op.f32_load, 4 * v).store(op.f32_store, 4 * v);
+          f.else();
+          f.for(r, (b) => b.i32(0), (b) => b.i32(PR), 1, () => {
+            const at = () => { f.get(w).get(r); shl2(); f.emit(op.i32_add); };
+            f.get(r).get(lanes).emit(op.i32_lt_s).if();
+            at(); f.get(s).get(r); shl2(); f.emit(op.i32_add).load(op.f32_load).store(op.f32_store);
+            f.else();
+            at(); f.f32(0).store(op.f32_store);
+            f.end();
+          });
+          f.end();
+        });
       });
-    });
+    }
     f.else();
-    f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
-      f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).set(s);
-      f.get(dst).get(k).get(PR).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
-      f.for(r, (g) => g.i32(0), (g) => g.get(PR), 1, () => {
-        const at = () => f.get(w).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add);
-        f.get(r).get(lanes).emit(op.i32_lt_s).if();
-        at();
-        f.get(s).get(r).emit(op.i32_add).i32(2).emit(op.i32_shl).load(op.f32_load).store(op.f32_store);
-        f.else();
-        at();
-        f.f32(0).store(op.f32_store);
-        f.end();
+    {
+      // general strides: walk each lane along depth, writing with stride PR
+      f.for(p, (b) => b.get(g).i32(PACK_GROUP).emit(op.i32_mul), (b) => b.get(pEnd), 1, () => {
+        setLanes();
+        f.for(r, (b) => b.i32(0), (b) => b.i32(PR), 1, () => {
+          f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(r).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
+          f.get(r).get(lanes).emit(op.i32_lt_s).if();
+          f.get(src).get(p).i32(PR).emit(op.i32_mul).get(r).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
+          f.get(ds).i32(2).emit(op.i32_shl).set(lanes); // reuse: the byte step along depth
+          f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+            f.get(w).get(s).load(op.f32_load).store(op.f32_store);
+            f.get(s).get(lanes).emit(op.i32_add).set(s);
+            f.get(w).i32(4 * PR).emit(op.i32_add).set(w);
+          });
+          setLanes();
+          f.else();
+          f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+            f.get(w).f32(0).store(op.f32_store);
+            f.get(w).i32(4 * PR).emit(op.i32_add).set(w);
+          });
+          f.end();
+        });
       });
-    });
+    }
     f.end();
-  }
+  };
+
+  // pick the A or B half
+  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_lt_u).if();
+  f.get(desc).set(d);
+  half(shape.MR);
   f.else();
-  {
-    // general strides: walk each lane along depth, writing with stride PR
-    f.for(r, (g) => g.i32(0), (g) => g.get(PR), 1, () => {
-      f.get(dst).get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
-      f.get(r).get(lanes).emit(op.i32_lt_s).if();
-      f.get(src).get(r).get(ls).emit(op.i32_mul).emit(op.i32_add).set(s);
-      f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
-        f.get(w);
-        addr(s).load(op.f32_load).store(op.f32_store);
-        f.get(s).get(ds).emit(op.i32_add).set(s);
-        f.get(w).get(PR).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
-      });
-      f.else();
-      f.for(k, (g) => g.i32(0), (g) => g.get(kc), 1, () => {
-        f.get(w).f32(0).store(op.f32_store);
-        f.get(w).get(PR).i32(2).emit(op.i32_shl).emit(op.i32_add).set(w);
-      });
-      f.end();
-    });
-  }
+  f.get(u).get(desc).load(op.i32_load, 4 * PD.units).emit(op.i32_sub).set(u);
+  f.get(desc).i32(4 * PD.size).emit(op.i32_add).set(d);
+  half(shape.NR);
   f.end();
   return f;
 }

@@ -18,7 +18,7 @@
  */
 import type { MatmulArgs } from '../../kernels';
 import type { Engine } from './engine';
-import { GD, PD } from './gemm-wasm';
+import { GD, PD, PACK_GROUP } from './gemm-wasm';
 
 export interface Blocking {
   MC: number; // rows of A per unit (a multiple of MR)
@@ -154,7 +154,7 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
   i32[d + PD.base] = staged >> 2; i32[d + PD.laneStride] = laneStride; i32[d + PD.depthStride] = depthStride;
   i32[d + PD.R] = R; i32[d + PD.K] = K; i32[d + PD.KC] = KC; i32[d + PD.Rpad] = Rpad;
   i32[d + PD.panels] = panels; i32[d + PD.kBlocks] = kBlocks; i32[d + PD.count] = packs.size; i32[d + PD.table] = tbl;
-  return packs.size * panels * kBlocks;
+  return packs.size * Math.ceil(panels / PACK_GROUP) * kBlocks;
 }
 
 /** The `matmul` kernel on the wasm path. */
