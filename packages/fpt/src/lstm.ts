@@ -8,7 +8,7 @@
  *     c' = f ⊙ c + i ⊙ g
  *     h' = o ⊙ tanh(LN_c(c'))
  */
-import { Tensor, zeros, Generator, getDefaultGenerator } from '@fpt-ts/tensor';
+import { zeros, Generator, getDefaultGenerator } from '@fpt-ts/tensor';
 import { Module, Linear, LayerNorm, Variable, F } from '@fpt-ts/autograd';
 
 export class LayerNormLSTMLayer extends Module {
@@ -64,4 +64,3 @@ export class LayerNormLSTM extends Module {
   }
 }
 
-export type { Tensor };
