@@ -112,7 +112,7 @@ class Emit {
    * "magic bias" trick: t = x·log2 e + 1.5·2²³ holds n in its low mantissa bits, so (t << 23) + 127 << 23
    * is 2^n's bit pattern and t − 1.5·2²³ is n, without float-to-int conversion.
    */
-  exp(c: ExpConsts): void {
+  exp(c: ExpConsts, ranges = true): void {
     const f = this.f;
     f.set(c.x);
     // r = x clamped to the float range (pmin/pmax with x first keep NaN); t = r·log2 e + magic; n = t − magic
@@ -127,6 +127,7 @@ class Emit {
     f.get(c.r).get(c.r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(c.r).v(simd.f32x4_add).get(c.one).v(simd.f32x4_add);
     // · 2^n
     f.get(c.t).i32(23).v(simd.i32x4_shl).get(c.bias).v(simd.i32x4_add).v(simd.f32x4_mul);
+    if (!ranges) return; // softmax: x ≤ 0, and exp(x < −87.3) ≈ 1e−38 instead of 0 is far below its tolerance
     // below the float range: 0; above it: +inf
     f.get(c.x).get(c.lo).v(simd.f32x4_lt).v(simd.v128_andnot).set(c.r);
     f.get(c.inf).get(c.r).get(c.x).get(c.over).v(simd.f32x4_gt).v(simd.v128_bitselect);
@@ -192,7 +193,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       f.f32x4(0).set(vsum).f32(0).set(ssum);
       e.cols(c, valid, (vec) => {
         e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
-        e.exp(ec);
+        e.exp(ec, false);
         f.tee(v);
         accumulate(f, vec, vsum, ssum, tmp);
         f.get(v); e.st(vec, out, c, tmp);
