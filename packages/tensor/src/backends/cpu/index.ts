@@ -55,32 +55,32 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
     adam: (p) => (f32(p.param, p.grad, p.m, p.v) ? ew.adam(p) : refKernels.adam(p)),
     matmul: (p: MatmulArgs) => (f32(p.a, p.b, p.out) ? gemmTS(p) : refKernels.matmul(p)),
   };
+  // the engine (module compile, memory reservation) is created on the first kernel that needs it
   let engine: Engine | null = null;
+  const E = (): Engine => (engine ??= sharedEngine({ relaxed: path === 'relaxed', threads, gemm: gemmShape }));
   if (path !== 'off') {
-    const e = new Engine({ relaxed: path === 'relaxed', threads, gemm: gemmShape });
-    engine = e;
     Object.assign(own, {
-      matmul: (p) => (f32(p.a, p.b, p.out) ? gemmWasm(e, p, blk) : refKernels.matmul(p)),
-      unary: (op, x, out) => (op === 'gelu' && f32(x, out) ? nn.gelu(e, x as F32, null, out as F32) : ew.unary(op, x, out)),
-      geluBackward: (x, dy, dx) => (f32(x, dy, dx) ? nn.gelu(e, x as F32, dy as F32, dx as F32) : refKernels.geluBackward(x, dy, dx)),
-      softmax: (x, rows, cols, out) => (f32(x, out) ? nn.softmax(e, x as F32, rows, cols, out as F32) : refKernels.softmax(x, rows, cols, out)),
+      matmul: (p) => (f32(p.a, p.b, p.out) ? gemmWasm(E(), p, blk) : refKernels.matmul(p)),
+      unary: (op, x, out) => (op === 'gelu' && f32(x, out) ? nn.gelu(E(), x as F32, null, out as F32) : ew.unary(op, x, out)),
+      geluBackward: (x, dy, dx) => (f32(x, dy, dx) ? nn.gelu(E(), x as F32, dy as F32, dx as F32) : refKernels.geluBackward(x, dy, dx)),
+      softmax: (x, rows, cols, out) => (f32(x, out) ? nn.softmax(E(), x as F32, rows, cols, out as F32) : refKernels.softmax(x, rows, cols, out)),
       softmaxBackward: (y, dy, rows, cols, dx) =>
-        f32(y, dy, dx) ? nn.softmaxBackward(e, y as F32, dy as F32, rows, cols, dx as F32) : refKernels.softmaxBackward(y, dy, rows, cols, dx),
+        f32(y, dy, dx) ? nn.softmaxBackward(E(), y as F32, dy as F32, rows, cols, dx as F32) : refKernels.softmaxBackward(y, dy, rows, cols, dx),
       layerNorm: (x, g, b, rows, C, eps, out, mean, rstd) =>
         f32(x, g, b, out, mean, rstd)
-          ? nn.layerNorm(e, x as F32, g as F32, b as F32, rows, C, eps, out as F32, mean as F32, rstd as F32)
+          ? nn.layerNorm(E(), x as F32, g as F32, b as F32, rows, C, eps, out as F32, mean as F32, rstd as F32)
           : refKernels.layerNorm(x, g, b, rows, C, eps, out, mean, rstd),
       layerNormBackward: (x, g, mean, rstd, dy, rows, C, dx, dg, db) =>
         f32(x, g, mean, rstd, dy, dx, dg, db)
-          ? nn.layerNormBackward(e, x as F32, g as F32, mean as F32, rstd as F32, dy as F32, rows, C, dx as F32 | null, dg as F32 | null, db as F32 | null)
+          ? nn.layerNormBackward(E(), x as F32, g as F32, mean as F32, rstd as F32, dy as F32, rows, C, dx as F32 | null, dg as F32 | null, db as F32 | null)
           : refKernels.layerNormBackward(x, g, mean, rstd, dy, rows, C, dx, dg, db),
       attention: (q, k, v, BH, T, D, scale, causal, out, probs) =>
         f32(q, k, v, out, probs)
-          ? nn.attention(e, blk, q as F32, k as F32, v as F32, BH, T, D, scale, causal, out as F32, probs as F32)
+          ? nn.attention(E(), blk, q as F32, k as F32, v as F32, BH, T, D, scale, causal, out as F32, probs as F32)
           : refKernels.attention(q, k, v, BH, T, D, scale, causal, out, probs),
       attentionBackward: (q, k, v, probs, dout, BH, T, D, scale, dq, dk, dv) =>
         f32(q, k, v, probs, dout, dq, dk, dv)
-          ? nn.attentionBackward(e, blk, q as F32, k as F32, v as F32, probs as F32, dout as F32, BH, T, D, scale, dq as F32 | null, dk as F32 | null, dv as F32 | null)
+          ? nn.attentionBackward(E(), blk, q as F32, k as F32, v as F32, probs as F32, dout as F32, BH, T, D, scale, dq as F32 | null, dk as F32 | null, dv as F32 | null)
           : refKernels.attentionBackward(q, k, v, probs, dout, BH, T, D, scale, dq, dk, dv),
     } satisfies Partial<Kernels>);
   }
@@ -88,15 +88,31 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
   const backend = makeBackend('cpu', own, refKernels, () => ({
     simd: path,
     fma: path === 'relaxed' ? 'f32x4.relaxed_madd' : path === 'simd' ? 'f32x4.mul+add' : 'none (TypeScript)',
-    threads: String(engine ? engine.threads : 1),
-    workers: engine ? `${engine.pool.started()}/${engine.threads - 1} started` : 'none',
+    threads: String(path === 'off' ? 1 : threads),
+    workers: engine ? `${engine.pool.started()}/${engine.threads - 1} started` : 'none yet',
     tile: path === 'off' ? '4x4 scalar' : `${gemmShape.MR}x${gemmShape.NR} f32x4`,
     blocking: `MC=${blk.MC} NC=${blk.NC} KC=${blk.KC}`,
   }));
-  return Object.assign(backend, { engine, blocking: blk });
+  return Object.assign(backend, { cpuEngine: path === 'off' ? () => null : E, blocking: blk });
 }
 
 /** The engine behind a cpu backend (null on the TypeScript path), for benchmarks and tests. */
 export function cpuEngine(b: Backend): Engine | null {
-  return (b as Backend & { engine?: Engine | null }).engine ?? null;
+  return (b as Backend & { cpuEngine?: () => Engine | null }).cpuEngine?.() ?? null;
+}
+
+/**
+ * Engines are shared by the backends of one configuration in a module realm: each reserves an address
+ * range for its 4 GiB-capable memory (plus V8's guard regions, ~10 GiB of virtual space), and V8 caps
+ * the total, so a process creating many backends must not create one engine each.
+ */
+const engines = new Map<string, Engine>();
+function sharedEngine(o: { relaxed: boolean; threads: number; gemm: GemmShape }): Engine {
+  const key = `${o.relaxed}/${o.threads}/${o.gemm.MR}x${o.gemm.NR}`;
+  let e = engines.get(key);
+  if (e === undefined) {
+    e = new Engine(o);
+    engines.set(key, e);
+  }
+  return e;
 }
