@@ -85,10 +85,10 @@ export class Engine {
     return p;
   }
 
-  /** Run `units` units of a threaded function, on the pool when `parallel`, else on this thread. */
-  run(name: ThreadedName, desc: number, units: number, parallel: boolean): void {
+  /** Run `units` units of a threaded function, on the pool when `parallel`, else on this thread (see Pool.run for `idle`). */
+  run(name: ThreadedName, desc: number, units: number, parallel: boolean, idle?: () => boolean): void {
     const fn = this.exports[name];
-    if (parallel && this.threads > 1 && units > 1) this.pool.run(THREADED.indexOf(name), fn, desc, units);
+    if (parallel && this.threads > 1 && units > 1) this.pool.run(THREADED.indexOf(name), fn, desc, units, idle);
     else for (let u = 0; u < units; u++) fn(desc, u, 0);
   }
 }

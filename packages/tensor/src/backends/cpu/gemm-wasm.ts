@@ -22,7 +22,8 @@ export interface GemmShape {
 /** Words of the GEMM job descriptor (i32 at desc + 4·index). */
 export const GD = {
   M: 0, N: 1, K: 2, KC: 3, MC: 4, NC: 5, nbM: 6, nbN: 7, table: 8, scratch: 9, Mpad: 10, Npad: 11,
-  size: 12,
+  bands: 12, // 0, or the address of one i32 per (batch, MC-row band): units finished in that band
+  size: 13,
 } as const;
 
 /**
@@ -94,7 +95,7 @@ export function emitMicrokernel(shape: GemmShape, relaxed: boolean): Body {
 
 /**
  * gemm_unit(desc, u, tid): compute output unit u = (batch, block-row ib, block-col jb), u ordered with jb
- * slowest within a batch. desc holds the GD words; the batch table holds (aPack, bPack, c) byte
+ * fastest. desc holds the GD words; the batch table holds (aPack, bPack, c) byte
  * addresses per batch; tid picks the thread's scratch tile.
  */
 export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number): Body {
@@ -115,11 +116,11 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   word(GD.Mpad, Mpad); word(GD.Npad, Npad);
   // scratch tile of this thread
   f.get(desc).load(op.i32_load, 4 * GD.scratch).get(tid).i32(4 * MR * NR).emit(op.i32_mul).emit(op.i32_add).set(scratch);
-  // u -> (bi, jb, ib)
+  // u -> (bi, ib, jb): the units of one row band are consecutive, so bands complete in order
   f.get(nbM).get(desc).load(op.i32_load, 4 * GD.nbN).emit(op.i32_mul).set(per);
   f.get(u).get(per).emit(op.i32_div_u).set(bi);
-  f.get(u).get(per).emit(op.i32_rem_u).tee(j).get(nbM).emit(op.i32_div_u).set(jb);
-  f.get(j).get(nbM).emit(op.i32_rem_u).set(ib);
+  f.get(u).get(per).emit(op.i32_rem_u).tee(j).get(desc).load(op.i32_load, 4 * GD.nbN).emit(op.i32_div_u).set(ib);
+  f.get(j).get(desc).load(op.i32_load, 4 * GD.nbN).emit(op.i32_rem_u).set(jb);
   // batch table entry
   f.get(desc).load(op.i32_load, 4 * GD.table).get(bi).i32(12).emit(op.i32_mul).emit(op.i32_add).set(j);
   f.get(j).load(op.i32_load, 0).set(aPack);
@@ -172,6 +173,12 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
       });
     });
   });
+  // bands[u / nbN] += 1 (i32.atomic.rmw.add): the main thread copies finished bands out while the
+  // other threads compute their last units
+  f.get(desc).load(op.i32_load, 4 * GD.bands).if();
+  f.get(desc).load(op.i32_load, 4 * GD.bands).get(u).get(desc).load(op.i32_load, 4 * GD.nbN).emit(op.i32_div_u).i32(2).emit(op.i32_shl).emit(op.i32_add);
+  f.i32(1).emit(0xfe, 0x1e, 2, 0).emit(op.drop);
+  f.end();
   return f;
 }
 

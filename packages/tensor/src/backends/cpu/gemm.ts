@@ -16,7 +16,7 @@
  * `gemmTS` is the plain-TypeScript path (no WebAssembly SIMD): same packing idea, a 4×4 tile of scalar
  * accumulators.
  */
-import type { MatmulArgs } from '../../kernels';
+import type { FloatArray, MatmulArgs } from '../../kernels';
 import type { Engine } from './engine';
 import { GD, PD, PACK_GROUP } from './gemm-wasm';
 
@@ -54,9 +54,10 @@ function fold(p: GemmOperands): GemmOperands | null {
 
 /**
  * Compute the GEMM into fresh arena memory and return the byte address of C (contiguous [batch, M, N]).
- * The caller owns the arena mark: C stays valid until it resets.
+ * The caller owns the arena mark: C stays valid until it resets. With `out`, C is also copied there:
+ * row bands as soon as they are complete, while the other threads finish their last units.
  */
-export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking): number {
+export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: FloatArray): number {
   const p = fold(p0) ?? p0;
   const { batch, M, N, K } = p;
   const { MR, NR } = engine.options.gemm;
@@ -64,6 +65,7 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking): numbe
   if (batch * M * N === 0) return c;
   if (K === 0) {
     engine.f32.fill(0, c >> 2, (c >> 2) + batch * M * N);
+    out?.fill(0);
     return c;
   }
   const Mpad = Math.ceil(M / MR) * MR, Npad = Math.ceil(N / NR) * NR;
@@ -96,14 +98,37 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking): numbe
     i32[(table >> 2) + 3 * b + 2] = c + b * M * N * 4;
   }
   const nbM = Math.ceil(M / MC), nbN = Math.ceil(N / NC);
+  const parallel = 2 * batch * M * N * K >= blk.parallelFlops;
+  const nBands = batch * nbM;
+  const bands = out && parallel ? engine.alloc(nBands * 4) : 0;
+  const f32 = engine.f32, i32b = engine.i32; // views after the last alloc
+  if (bands) i32b.fill(0, bands >> 2, (bands >> 2) + nBands);
   const d = desc >> 2;
   i32[d + GD.M] = M; i32[d + GD.N] = N; i32[d + GD.K] = K;
   i32[d + GD.KC] = KC; i32[d + GD.MC] = MC; i32[d + GD.NC] = NC;
   i32[d + GD.nbM] = nbM; i32[d + GD.nbN] = nbN;
   i32[d + GD.table] = table; i32[d + GD.scratch] = scratch;
   i32[d + GD.Mpad] = Mpad; i32[d + GD.Npad] = Npad;
-  engine.run('gemm_unit', desc, batch * nbM * nbN, 2 * batch * M * N * K >= blk.parallelFlops);
-  if (gemmProfile.on) phase('compute', t);
+  i32[d + GD.bands] = bands;
+  // band b = (batch bi, rows ib·MC…) is one contiguous stretch of C and of out
+  let copied = 0;
+  const copyBand = (b: number): void => {
+    const m0 = (b % nbM) * MC, rows = Math.min(MC, M - m0);
+    const start = Math.floor(b / nbM) * M * N + m0 * N;
+    out!.set(f32.subarray((c >> 2) + start, (c >> 2) + start + rows * N), start);
+  };
+  const idle = (): boolean => {
+    if (copied === nBands || Atomics.load(i32b, (bands >> 2) + copied) < nbN) return false;
+    copyBand(copied++);
+    return true;
+  };
+  engine.run('gemm_unit', desc, batch * nbM * nbN, parallel, bands ? idle : undefined);
+  if (gemmProfile.on) t = phase('compute', t);
+  if (out) {
+    if (copied === 0) out.set(f32.subarray(c >> 2, (c >> 2) + batch * M * N));
+    else while (copied < nBands) copyBand(copied++);
+    if (gemmProfile.on) phase('copyout', t);
+  }
   return c;
 }
 
@@ -161,11 +186,7 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
 export function gemmWasm(engine: Engine, p: MatmulArgs, blk: Blocking): void {
   const mark = engine.mark();
   try {
-    const c = gemmInto(engine, p, blk);
-    const n = p.batch * p.M * p.N;
-    const t = gemmProfile.on ? performance.now() : 0;
-    p.out.set(engine.f32.subarray(c >> 2, (c >> 2) + n));
-    if (gemmProfile.on) phase('copyout', t);
+    gemmInto(engine, p, blk, p.out);
   } finally {
     engine.reset(mark);
   }

@@ -117,8 +117,12 @@ export class Pool {
     return this.idleCount();
   }
 
-  /** Run units 0..units-1 of `fn` (index into fnNames) across the main thread and the idle workers. */
-  run(fnIndex: number, fn: (desc: number, unit: number, tid: number) => void, desc: number, units: number): void {
+  /**
+   * Run units 0..units-1 of `fn` (index into fnNames) across the main thread and the idle workers.
+   * `idle`, if given, is called by the main thread once no unit is left to take, repeatedly while it
+   * reports progress (returns true) and the workers are still busy: a place to overlap the tail.
+   */
+  run(fnIndex: number, fn: (desc: number, unit: number, tid: number) => void, desc: number, units: number, idle?: () => boolean): void {
     this.start();
     const ctl = this.ctl;
     const claimed: number[] = [];
@@ -143,6 +147,7 @@ export class Pool {
       failure = e;
       Atomics.store(ctl, CTL.next, units); // stop handing out units
     }
+    if (idle && failure === null) while (Atomics.load(ctl, CTL.done) < claimed.length && idle());
     for (let d = Atomics.load(ctl, CTL.done); d < claimed.length; d = Atomics.load(ctl, CTL.done)) Atomics.wait(ctl, CTL.done, d);
     if (failure !== null) throw failure;
     if (Atomics.load(ctl, CTL.error) !== 0) throw new Error('cpu backend: a worker thread failed while running a kernel');
