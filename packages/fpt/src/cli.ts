@@ -3,7 +3,7 @@
  * declares its options; this file parses the command line, selects the compute backend, and dispatches.
  */
 import { parseArgs, type ParseArgsConfig } from 'util';
-import { setBackend, describeBackend, backendNames } from '@fpt-ts/tensor';
+import { setBackend, describeBackend, backendNames, setGpuMode } from '@fpt-ts/tensor';
 import { COMMANDS, type Command } from './commands';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -29,7 +29,7 @@ function usage(): string {
 
 /** Select the backend from --backend / --gpu-mode (env vars are read by the registry itself). */
 export function selectBackend(values: Record<string, unknown>): void {
-  if (typeof values['gpu-mode'] === 'string') process.env.FPT_GPU_MODE = values['gpu-mode'];
+  if (typeof values['gpu-mode'] === 'string') setGpuMode(values['gpu-mode']); // validates the mode name
   const name = typeof values.backend === 'string' ? values.backend : undefined;
   if (name !== undefined) {
     if (!backendNames().includes(name)) throw new Error(`--backend ${name}: unknown backend (available: ${backendNames().join(', ')})`);
