@@ -67,6 +67,9 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
   const baseline = ngramBaselines(joinWithEot(corpora.map((c) => c.train)), joinWithEot(corpora.map((c) => c.val)));
 
   fs.mkdirSync(outDir, { recursive: true });
+  // the card's sources travel with it
+  fs.copyFileSync(path.join(runDir, 'log.jsonl'), path.join(outDir, 'pretrain-log.jsonl'));
+  fs.copyFileSync(path.join(runDir, 'config.json'), path.join(outDir, 'pretrain-config.json'));
   const svg = lineChartSvg(
     [
       { name: 'train loss', color: '#999', points: trains.map((e) => [e.step!, e.loss!]) },
@@ -81,7 +84,7 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
 
 A GPT-2 (the architecture of GPT-2 small, in packages/gpt2) pretrained by this project's own engine on
 English text, shipped as the default FPT backbone because real GPT-2 weights cannot be downloaded here.
-Every number below comes from \`${path.relative(outDir, path.join(runDir, 'log.jsonl'))}\`.
+Every number below comes from the run's log, \`pretrain-log.jsonl\` beside this file (config: \`pretrain-config.json\`).
 
 | | |
 |---|---|
