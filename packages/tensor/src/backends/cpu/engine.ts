@@ -93,6 +93,22 @@ export class Engine {
   }
 }
 
+/** See Pool.runPipelined; on one thread, units are staged, computed and collected one after another. */
+export function runPipelined(
+  engine: Engine, name: ThreadedName, desc: number, units: number, parallel: boolean,
+  stage: (u: number) => void, collect: (u: number) => void,
+): void {
+  const fn = engine.exports[name];
+  if (parallel && engine.threads > 1 && units > 1) {
+    const flagsAt = engine.alloc(units * 4);
+    const i32 = engine.i32;
+    i32.fill(0, flagsAt >> 2, (flagsAt >> 2) + units);
+    engine.pool.runPipelined(THREADED.indexOf(name), fn, desc, units, flagsAt, i32, stage, collect);
+  } else {
+    for (let u = 0; u < units; u++) { stage(u); fn(desc, u, 0); collect(u); }
+  }
+}
+
 function buildModule(relaxed: boolean, gemm: GemmShape): Uint8Array {
   const mb = new ModuleBuilder();
   const micro = mb.add(null, emitMicrokernel(gemm, relaxed));

@@ -2,12 +2,13 @@
  * The transformer kernels on the wasm path: softmax, layerNorm, gelu (each with its backward) and the
  * fused attention op, whose four products run on the GEMM of gemm.ts.
  *
- * Pattern of every kernel: take an arena mark, stage the inputs into the wasm memory, write a descriptor,
- * run the emitted kernel over units of rows (threaded when the work is large), copy the outputs back,
- * reset the mark.
+ * Pattern of every kernel: take an arena mark, reserve the inputs and outputs in the wasm memory, write a
+ * descriptor, then run the emitted kernel over units of rows (threaded when the work is large),
+ * pipelined: the main thread stages unit after unit while the workers compute the staged ones, and
+ * copies each finished unit back while the others still compute. Then reset the mark.
  */
 import type { FloatArray } from '../../kernels';
-import type { Engine, ThreadedName } from './engine';
+import { runPipelined, type Engine, type ThreadedName } from './engine';
 import { gemmInto, type Blocking } from './gemm';
 import { RD } from './rows-wasm';
 
@@ -25,6 +26,36 @@ function runUnits(engine: Engine, name: ThreadedName, desc: number, perWord: num
   if (name === 'gelu' || name === 'gelu_bwd' || name === 'layernorm_bwd_cols') per = (per + 3) & ~3; // whole vectors per unit
   engine.i32[(desc >> 2) + perWord] = per;
   engine.run(name, desc, Math.ceil(total / per), parallel);
+}
+
+/** An array that moves per unit: `width` elements per item (a row of x, or 1 for mean/rstd). */
+interface Moved { js: FloatArray; at: number; width: number }
+
+/**
+ * Run `name` over `total` items (rows, or elements) in units of ~32K elements, staging `inputs` and
+ * collecting `outputs` unit by unit (see runPipelined). Sets desc.per; `align` rounds items per unit.
+ */
+function runRows(
+  engine: Engine, name: ThreadedName, desc: number, perWord: number, total: number, work: number,
+  inputs: Moved[], outputs: Moved[], align = 1,
+): void {
+  if (total === 0) return;
+  const itemSize = Math.max(1, ...inputs.map((m) => m.width));
+  let per = Math.max(1, Math.floor((1 << 15) / itemSize));
+  per = Math.ceil(per / align) * align;
+  const units = Math.ceil(total / per);
+  engine.i32[(desc >> 2) + perWord] = per;
+  const f32 = engine.f32;
+  const move = (m: Moved, u: number, toWasm: boolean): void => {
+    const from = u * per * m.width, to = Math.min(total, (u + 1) * per) * m.width;
+    if (toWasm) f32.set(m.js.subarray(from, to), (m.at >> 2) + from);
+    else m.js.set(f32.subarray((m.at >> 2) + from, (m.at >> 2) + to), from);
+  };
+  runPipelined(
+    engine, name, desc, units, engine.threads > 1 && total * work >= PARALLEL_ELEMENTS,
+    (u) => { for (const m of inputs) move(m, u, true); },
+    (u) => { for (const m of outputs) move(m, u, false); },
+  );
 }
 
 /** Run `fn` inside an arena mark. */
@@ -53,9 +84,12 @@ function softmaxInPlace(engine: Engine, at: number, rows: number, cols: number, 
 
 export function softmax(engine: Engine, x: F32, rows: number, cols: number, out: F32): void {
   scoped(engine, () => {
-    const at = engine.stage(x);
-    softmaxInPlace(engine, at, rows, cols, 1, 0);
-    copyOut(engine, at, out);
+    const D = RD.softmax;
+    const at = engine.alloc(x.length * 4), desc = engine.alloc(D.size * 4);
+    const i32 = engine.i32, f32 = engine.f32, d = desc >> 2;
+    i32[d + D.x] = at; i32[d + D.out] = at; i32[d + D.rows] = rows; i32[d + D.cols] = cols;
+    i32[d + D.causalT] = 0; f32[d + D.scale] = 1;
+    runRows(engine, 'softmax_rows', desc, D.per, rows, cols * 8, [{ js: x, at, width: cols }], [{ js: out, at, width: cols }]);
   });
 }
 
@@ -71,9 +105,13 @@ function softmaxBackwardAt(engine: Engine, y: number, dy: number, dx: number, ro
 
 export function softmaxBackward(engine: Engine, y: F32, dy: F32, rows: number, cols: number, dx: F32): void {
   scoped(engine, () => {
-    const yp = engine.stage(y), dyp = engine.stage(dy);
-    softmaxBackwardAt(engine, yp, dyp, dyp, rows, cols, 1);
-    copyOut(engine, dyp, dx);
+    const D = RD.softmaxBwd;
+    const yp = engine.alloc(y.length * 4), dyp = engine.alloc(dy.length * 4), desc = engine.alloc(D.size * 4);
+    const i32 = engine.i32, f32 = engine.f32, d = desc >> 2;
+    i32[d + D.y] = yp; i32[d + D.dy] = dyp; i32[d + D.dx] = dyp; i32[d + D.rows] = rows; i32[d + D.cols] = cols;
+    f32[d + D.scale] = 1;
+    runRows(engine, 'softmax_bwd_rows', desc, D.per, rows, cols * 2,
+      [{ js: y, at: yp, width: cols }, { js: dy, at: dyp, width: cols }], [{ js: dx, at: dyp, width: cols }]);
   });
 }
 
@@ -82,15 +120,13 @@ export function layerNorm(
 ): void {
   scoped(engine, () => {
     const D = RD.layerNorm;
-    const xp = engine.stage(x), gp = engine.stage(gamma), bp = engine.stage(beta);
-    const mp = engine.alloc(rows * 4), rp = engine.alloc(rows * 4), desc = engine.alloc(D.size * 4);
+    const gp = engine.stage(gamma), bp = engine.stage(beta);
+    const xp = engine.alloc(x.length * 4), mp = engine.alloc(rows * 4), rp = engine.alloc(rows * 4), desc = engine.alloc(D.size * 4);
     const i32 = engine.i32, f32 = engine.f32, d = desc >> 2;
     i32[d + D.x] = xp; i32[d + D.gamma] = gp; i32[d + D.beta] = bp; i32[d + D.out] = xp;
     i32[d + D.mean] = mp; i32[d + D.rstd] = rp; i32[d + D.rows] = rows; i32[d + D.C] = C; f32[d + D.eps] = eps;
-    runUnits(engine, 'layernorm_rows', desc, D.per, rows, C * 4);
-    copyOut(engine, xp, out);
-    copyOut(engine, mp, mean);
-    copyOut(engine, rp, rstd);
+    runRows(engine, 'layernorm_rows', desc, D.per, rows, C * 4, [{ js: x, at: xp, width: C }],
+      [{ js: out, at: xp, width: C }, { js: mean, at: mp, width: 1 }, { js: rstd, at: rp, width: 1 }]);
   });
 }
 
@@ -100,16 +136,20 @@ export function layerNormBackward(
 ): void {
   scoped(engine, () => {
     const D = RD.layerNormBwd;
-    const xp = engine.stage(x), gp = engine.stage(gamma), mp = engine.stage(mean), rp = engine.stage(rstd), dyp = engine.stage(dy);
+    const gp = engine.stage(gamma), mp = engine.stage(mean), rp = engine.stage(rstd);
+    const xp = engine.alloc(x.length * 4), dyp = engine.alloc(dy.length * 4);
     const dxp = dx ? engine.alloc(rows * C * 4) : 0;
     const dgp = dgamma ? engine.alloc(C * 4) : 0, dbp = dbeta ? engine.alloc(C * 4) : 0;
     const desc = engine.alloc(D.size * 4);
     const i32 = engine.i32, d = desc >> 2;
     i32[d + D.x] = xp; i32[d + D.gamma] = gp; i32[d + D.mean] = mp; i32[d + D.rstd] = rp; i32[d + D.dy] = dyp;
     i32[d + D.dx] = dxp; i32[d + D.dgamma] = dgp; i32[d + D.dbeta] = dbp; i32[d + D.rows] = rows; i32[d + D.C] = C;
+    const inputs: Moved[] = [{ js: x, at: xp, width: C }, { js: dy, at: dyp, width: C }];
     if (dx) {
-      runUnits(engine, 'layernorm_bwd_rows', desc, D.per, rows, C * 3);
-      copyOut(engine, dxp, dx);
+      // stages x and dy on the way
+      runRows(engine, 'layernorm_bwd_rows', desc, D.per, rows, C * 3, inputs, [{ js: dx, at: dxp, width: C }]);
+    } else {
+      for (const m of inputs) engine.f32.set(m.js, m.at >> 2);
     }
     if (dgamma || dbeta) {
       runUnits(engine, 'layernorm_bwd_cols', desc, D.per, C, rows * 2);
@@ -123,12 +163,13 @@ export function layerNormBackward(
 export function gelu(engine: Engine, x: F32, dy: F32 | null, out: F32): void {
   scoped(engine, () => {
     const D = RD.gelu;
-    const xp = engine.stage(x), dyp = dy ? engine.stage(dy) : 0;
+    const xp = engine.alloc(x.length * 4), dyp = dy ? engine.alloc(dy.length * 4) : 0;
     const desc = engine.alloc(D.size * 4);
     const i32 = engine.i32, d = desc >> 2;
     i32[d + D.x] = xp; i32[d + D.dy] = dyp; i32[d + D.out] = xp; i32[d + D.n] = x.length;
-    runUnits(engine, dy ? 'gelu_bwd' : 'gelu', desc, D.per, x.length, dy ? 24 : 16);
-    copyOut(engine, xp, out);
+    const inputs: Moved[] = [{ js: x, at: xp, width: 1 }];
+    if (dy) inputs.push({ js: dy, at: dyp, width: 1 });
+    runRows(engine, dy ? 'gelu_bwd' : 'gelu', desc, D.per, x.length, dy ? 24 : 16, inputs, [{ js: out, at: xp, width: 1 }], 4);
   });
 }
 

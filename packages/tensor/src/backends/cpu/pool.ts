@@ -14,7 +14,9 @@ import { Worker } from 'worker_threads';
 import type { WasmMemory, WasmModule } from './wasm';
 
 /** Control words (Int32 indices at byte 0 of the memory); state has one word per worker slot. */
-export const CTL = { seq: 0, next: 1, units: 2, fn: 3, desc: 4, done: 5, error: 6, state: 8 } as const;
+export const CTL = { seq: 0, next: 1, units: 2, fn: 3, desc: 4, done: 5, error: 6, state: 8, staged: 48, flags: 49 } as const;
+/** `staged` value of a job whose inputs are all in place. */
+const ALL_STAGED = 0x7fffffff;
 export const CTL_BYTES = 256;
 export const MAX_THREADS = 32;
 /** Worker slot states. */
@@ -33,6 +35,7 @@ const { module, memory, fnNames, tid, C, S, idleMs } = workerData;
 const instance = new WebAssembly.Instance(module, { env: { memory } });
 const fns = fnNames.map((n) => instance.exports[n]);
 const ctl = new Int32Array(memory.buffer, 0, 64);
+let mem32 = new Int32Array(memory.buffer);
 const state = C.state + tid;
 let seen = Atomics.load(ctl, C.seq);
 Atomics.store(ctl, state, S.IDLE);
@@ -44,7 +47,14 @@ for (;;) {
     if (Atomics.load(ctl, state) !== S.CLAIMED) continue;
     try {
       const fn = fns[Atomics.load(ctl, C.fn)], desc = Atomics.load(ctl, C.desc), n = Atomics.load(ctl, C.units);
-      for (let u = Atomics.add(ctl, C.next, 1); u < n; u = Atomics.add(ctl, C.next, 1)) fn(desc, u, tid);
+      const flags = Atomics.load(ctl, C.flags) >> 2;
+      if (flags && (flags + n) * 4 > mem32.byteLength) mem32 = new Int32Array(memory.buffer);
+      for (let u = Atomics.add(ctl, C.next, 1); u < n; u = Atomics.add(ctl, C.next, 1)) {
+        // a pipelined job: wait until the main thread has staged unit u's inputs
+        for (let st = Atomics.load(ctl, C.staged); st <= u; st = Atomics.load(ctl, C.staged)) Atomics.wait(ctl, C.staged, st);
+        fn(desc, u, tid);
+        if (flags) { Atomics.store(mem32, flags + u, 1); Atomics.notify(mem32, flags + u); }
+      }
     } catch (e) {
       Atomics.store(ctl, C.error, 1);
     }
@@ -108,6 +118,70 @@ export class Pool {
     return n;
   }
 
+  private publish(fnIndex: number, desc: number, units: number, staged: number, flags: number): void {
+    const ctl = this.ctl;
+    Atomics.store(ctl, CTL.fn, fnIndex);
+    Atomics.store(ctl, CTL.desc, desc);
+    Atomics.store(ctl, CTL.units, units);
+    Atomics.store(ctl, CTL.next, 0);
+    Atomics.store(ctl, CTL.done, 0);
+    Atomics.store(ctl, CTL.error, 0);
+    Atomics.store(ctl, CTL.staged, staged);
+    Atomics.store(ctl, CTL.flags, flags);
+    Atomics.add(ctl, CTL.seq, 1);
+    Atomics.notify(ctl, CTL.seq);
+    this.parallelJobs++;
+  }
+
+  /**
+   * A job whose inputs and outputs live in JS arrays, pipelined: the main thread stages unit after unit
+   * (`stage(u)` copies unit u's inputs into the memory) while the workers compute the units already
+   * staged; then it computes units too, and copies each finished unit out (`collect(u)`, in unit order)
+   * as soon as it is done, while the others still compute. `flags` is one zeroed i32 per unit in the
+   * memory (byte address `flagsAt`, viewed by `flags`), set when the unit is computed.
+   */
+  runPipelined(
+    fnIndex: number, fn: (desc: number, unit: number, tid: number) => void, desc: number, units: number,
+    flagsAt: number, flags: Int32Array, stage: (u: number) => void, collect: (u: number) => void,
+  ): void {
+    this.start();
+    const claimed: number[] = [];
+    if (units > 1) this.claim(claimed);
+    if (claimed.length === 0) {
+      for (let u = 0; u < units; u++) { stage(u); fn(desc, u, 0); collect(u); }
+      return;
+    }
+    const ctl = this.ctl, f = flagsAt >> 2;
+    this.publish(fnIndex, desc, units, 0, flagsAt);
+    let failure: unknown = null;
+    try {
+      for (let u = 0; u < units; u++) {
+        stage(u);
+        Atomics.store(ctl, CTL.staged, u + 1);
+        Atomics.notify(ctl, CTL.staged);
+      }
+      for (let c = 0; c < units;) {
+        if (Atomics.load(flags, f + c) === 1) { collect(c++); continue; }
+        const u = Atomics.add(ctl, CTL.next, 1);
+        if (u < units) {
+          fn(desc, u, 0);
+          Atomics.store(flags, f + u, 1);
+        } else {
+          if (Atomics.load(ctl, CTL.error) !== 0) break;
+          Atomics.wait(flags, f + c, 0, 20);
+        }
+      }
+    } catch (e) {
+      failure = e;
+      Atomics.store(ctl, CTL.staged, ALL_STAGED);
+      Atomics.notify(ctl, CTL.staged);
+      Atomics.store(ctl, CTL.next, units);
+    }
+    for (let d = Atomics.load(ctl, CTL.done); d < claimed.length; d = Atomics.load(ctl, CTL.done)) Atomics.wait(ctl, CTL.done, d);
+    if (failure !== null) throw failure;
+    if (Atomics.load(ctl, CTL.error) !== 0) throw new Error('cpu backend: a worker thread failed while running a kernel');
+  }
+
   /** Start the workers and block until they are up (or `timeoutMs` passes); returns how many are. */
   warm(timeoutMs = 5000): number {
     this.start();
@@ -131,15 +205,7 @@ export class Pool {
       for (let u = 0; u < units; u++) fn(desc, u, 0);
       return;
     }
-    Atomics.store(ctl, CTL.fn, fnIndex);
-    Atomics.store(ctl, CTL.desc, desc);
-    Atomics.store(ctl, CTL.units, units);
-    Atomics.store(ctl, CTL.next, 0);
-    Atomics.store(ctl, CTL.done, 0);
-    Atomics.store(ctl, CTL.error, 0);
-    Atomics.add(ctl, CTL.seq, 1);
-    Atomics.notify(ctl, CTL.seq);
-    this.parallelJobs++;
+    this.publish(fnIndex, desc, units, ALL_STAGED, 0);
     let failure: unknown = null;
     try {
       for (let u = Atomics.add(ctl, CTL.next, 1); u < units; u = Atomics.add(ctl, CTL.next, 1)) fn(desc, u, 0);
