@@ -8,8 +8,8 @@
  * thread count. Columns are walked 4 at a time; the last cols % 4 go through the same vector code one
  * lane at a time (splat, compute, take lane 0), so both see identical arithmetic.
  *
- * exp is computed in SIMD (Cephes expf: n = round(x·log2 e), r = x − n·ln 2 in two parts, a degree-6
- * polynomial, times 2^n built in the exponent bits); its error is about 1 ulp.
+ * exp is computed in SIMD as 2^(x·log2 e) (see `exp2`): about 1–2 ulp, more for |x| in the tens, where
+ * the results are far below the tolerances that matter here.
  */
 import { Body, F32, I32, V128, op, simd, type ModuleBuilder } from './wasm';
 
@@ -93,51 +93,41 @@ class Emit {
     f.emit(op.f32_max);
   }
 
-  /** Declare and fill the constants of `exp` (call once, before any loop: splats stay out of loops). */
-  expConsts(): ExpConsts {
+  /** Declare and fill the constants of `exp2` (call once, before any loop: splats stay out of loops). */
+  exp2Consts(): Exp2Consts {
     const f = this.f;
     const splat = (v: number): number => { const l = f.local(V128); f.f32x4(v).set(l); return l; };
-    const c: ExpConsts = {
-      hi: splat(88.0), lo: splat(-87.33654), over: splat(88.72284), inf: splat(Infinity), log2e: splat(LOG2E),
-      magic: splat(12582912.0), ln2hi: splat(0.693359375), ln2lo: splat(-2.12194440e-4), one: splat(1),
-      poly: [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1].map(splat),
-      bias: f.local(V128), x: f.local(V128), r: f.local(V128), t: f.local(V128), n: f.local(V128),
+    const c: Exp2Consts = {
+      lo: splat(-126), hi: splat(128), magic: splat(12582912.0), bias: f.local(V128), poly: EXP2_POLY.map(splat),
+      t: f.local(V128), n: f.local(V128), z: f.local(V128),
     };
     f.i32x4(127 << 23).set(c.bias);
     return c;
   }
 
   /**
-   * exp of the v128 on the stack (Cephes expf in f32x4). n = round(x·log2 e) comes from the
-   * "magic bias" trick: t = x·log2 e + 1.5·2²³ holds n in its low mantissa bits, so (t << 23) + 127 << 23
-   * is 2^n's bit pattern and t − 1.5·2²³ is n, without float-to-int conversion.
+   * 2^z of the v128 on the stack (exp(x) is 2^(x·log2 e), with log2 e folded into the caller's
+   * constants). z is clamped to [−126, 128] (pmax/pmin with z first keep a NaN): 2^128 comes out as +inf,
+   * 2^−126 ≈ 1e−38 stands for anything smaller. n = round(z) by the magic-bias trick (t = z + 1.5·2²³
+   * holds n in its low mantissa bits; n = t − 1.5·2²³), f = z − n is exact, 2^f by EXP2_POLY, and 2^n is
+   * (t ≪ 23) + 127 ≪ 23 as bits: no float-to-int conversion, no range reduction with ln 2.
    */
-  exp(c: ExpConsts, ranges = true): void {
+  exp2(c: Exp2Consts): void {
     const f = this.f;
-    f.set(c.x);
-    // r = x clamped to the float range (pmin/pmax with x first keep NaN); t = r·log2 e + magic; n = t − magic
-    f.get(c.x).get(c.hi).v(simd.f32x4_pmin).get(c.lo).v(simd.f32x4_pmax).set(c.r);
-    f.get(c.r).get(c.log2e).v(simd.f32x4_mul).get(c.magic).v(simd.f32x4_add).set(c.t);
-    f.get(c.t).get(c.magic).v(simd.f32x4_sub).set(c.n);
-    // r = r − n·ln2 (in two parts, exact first product)
-    f.get(c.r).get(c.n).get(c.ln2hi).v(simd.f32x4_mul).v(simd.f32x4_sub).get(c.n).get(c.ln2lo).v(simd.f32x4_mul).v(simd.f32x4_sub).set(c.r);
-    // exp(r) ≈ 1 + r + r²·P(r)
+    f.get(c.lo).v(simd.f32x4_pmax).get(c.hi).v(simd.f32x4_pmin).set(c.z);
+    f.get(c.z).get(c.magic).v(simd.f32x4_add).tee(c.t).get(c.magic).v(simd.f32x4_sub).set(c.n);
+    f.get(c.z).get(c.n).v(simd.f32x4_sub).set(c.z); // fraction in [−½, ½]
     f.get(c.poly[0]);
-    for (let i = 1; i < c.poly.length; i++) f.get(c.r).v(simd.f32x4_mul).get(c.poly[i]).v(simd.f32x4_add);
-    f.get(c.r).get(c.r).v(simd.f32x4_mul).v(simd.f32x4_mul).get(c.r).v(simd.f32x4_add).get(c.one).v(simd.f32x4_add);
-    // · 2^n
+    for (let i = 1; i < c.poly.length; i++) f.get(c.z).v(simd.f32x4_mul).get(c.poly[i]).v(simd.f32x4_add);
     f.get(c.t).i32(23).v(simd.i32x4_shl).get(c.bias).v(simd.i32x4_add).v(simd.f32x4_mul);
-    if (!ranges) return; // softmax: x ≤ 0, and exp(x < −87.3) ≈ 1e−38 instead of 0 is far below its tolerance
-    // below the float range: 0; above it: +inf
-    f.get(c.x).get(c.lo).v(simd.f32x4_lt).v(simd.v128_andnot).set(c.r);
-    f.get(c.inf).get(c.r).get(c.x).get(c.over).v(simd.f32x4_gt).v(simd.v128_bitselect);
   }
+
 }
 
-interface ExpConsts {
-  hi: number; lo: number; over: number; inf: number; log2e: number; magic: number; ln2hi: number; ln2lo: number;
-  one: number; poly: number[]; bias: number; x: number; r: number; t: number; n: number;
-}
+interface Exp2Consts { lo: number; hi: number; magic: number; bias: number; poly: number[]; t: number; n: number; z: number }
+
+/** 2^z on [−½, ½] by its Taylor series to degree 6 (error ≈ 1.2e−7 relative at |z| = ½). */
+const EXP2_POLY = [1.5403530393381606e-4, 1.3333558146428443e-3, 9.618129107628477e-3, 5.550410866482158e-2, 2.402265069591007e-1, 6.931471805599453e-1, 1];
 
 function kernel(mb: ModuleBuilder, name: string, build: (f: Body, e: Emit) => void): void {
   const f = new Body([I32, I32, I32]);
@@ -167,12 +157,15 @@ export function emitRowKernels(mb: ModuleBuilder): void {
     const D = RD.softmax;
     const [r0, r1, r, c, cols, valid, x, out, T] = Array.from({ length: 9 }, () => f.local(I32));
     const [scale, vmax, vsum, tmp, v, nan] = Array.from({ length: 6 }, () => f.local(V128));
-    const ec = e.expConsts();
+    const ec = e.exp2Consts();
     const ssum = f.local(F32), m = f.local(F32);
+    const log2e = f.local(V128), scale2 = f.local(V128);
+    f.f32x4(LOG2E).set(log2e);
     e.range(U, D.rows, D.per, r0, r1);
     e.word(D.cols); f.set(cols);
     e.word(D.causalT); f.set(T);
     e.wordF(D.scale); f.v(simd.f32x4_splat).set(scale);
+    f.get(scale).get(log2e).v(simd.f32x4_mul).set(scale2);
     f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
       rowAddr(f, () => e.word(D.x), r, cols).set(x);
       rowAddr(f, () => e.word(D.out), r, cols).set(out);
@@ -189,11 +182,12 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         f.get(v).get(v).v(simd.f32x4_ne).get(nan).v(simd.v128_or).set(nan);
       });
       f.get(vmax).get(nan).v(simd.v128_or); // NaN lanes become all-ones bits: a NaN
-      e.hmax(tmp); f.v(simd.f32x4_splat).set(vmax);
+      e.hmax(tmp); f.v(simd.f32x4_splat).get(log2e).v(simd.f32x4_mul).set(vmax);
       f.f32x4(0).set(vsum).f32(0).set(ssum);
+      // exp(s·x − max) = 2^(s·log2 e·x − max·log2 e)
       e.cols(c, valid, (vec) => {
-        e.ld(vec, x, c).get(scale).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
-        e.exp(ec, false);
+        e.ld(vec, x, c).get(scale2).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
+        e.exp2(ec);
         f.tee(v);
         accumulate(f, vec, vsum, ssum, tmp);
         f.get(v); e.st(vec, out, c, tmp);
@@ -346,7 +340,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       const D = RD.gelu;
       const [i0, i1, i, n, x, dy, out] = Array.from({ length: 7 }, () => f.local(I32));
       const [xv, z, tmp] = Array.from({ length: 3 }, () => f.local(V128));
-      const ec = e.expConsts();
+      const ec = e.exp2Consts();
       e.range(U, D.n, D.per, i0, i1);
       f.get(i1).get(i0).emit(op.i32_sub).set(n);
       e.word(D.x); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
@@ -356,8 +350,8 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         e.ld(vec, x, i).set(xv);
         // z = exp(−2y)
         f.get(xv).get(xv).v(simd.f32x4_mul).get(xv).v(simd.f32x4_mul).f32x4(0.044715).v(simd.f32x4_mul).get(xv).v(simd.f32x4_add);
-        f.f32x4(-2 * SQRT_2_OVER_PI).v(simd.f32x4_mul);
-        e.exp(ec);
+        f.f32x4(-2 * SQRT_2_OVER_PI * LOG2E).v(simd.f32x4_mul); // z = −2y·log2 e
+        e.exp2(ec);
         if (!backward) {
           f.set(z).get(xv).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div);
         } else {
