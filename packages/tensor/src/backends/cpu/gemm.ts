@@ -17,7 +17,7 @@
  * accumulators.
  */
 import type { FloatArray, MatmulArgs } from '../../kernels';
-import type { Engine } from './engine';
+import { runPipelined, type Engine } from './engine';
 import { GD, PD, PACK_GROUP } from './gemm-wasm';
 
 export interface Blocking {
@@ -85,12 +85,20 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: 
   const aSide = { src: p.a as Float32Array, packs: aPacks, laneStride: p.aRowStride, depthStride: p.aColStride, R: M, PR: MR, Rpad: Mpad };
   const bSide = { src: p.b as Float32Array, packs: bPacks, laneStride: p.bColStride, depthStride: p.bRowStride, R: N, PR: NR, Rpad: Npad };
   let t = gemmProfile.on ? performance.now() : 0;
-  const unitsA = preparePack(engine, aSide, K, KC, packDesc);
-  const unitsB = preparePack(engine, bSide, K, KC, packDesc + PD.size * 4);
+  const packA = preparePack(engine, aSide, K, KC, packDesc);
+  const packB = preparePack(engine, bSide, K, KC, packDesc + PD.size * 4);
+  const unitsA = packA.units, unitsB = packB.units;
   const i32 = engine.i32; // after the last alloc: views cover the grown memory
   i32[(packDesc >> 2) + PD.units] = unitsA;
   if (gemmProfile.on) t = phase('stage', t);
-  if (unitsA + unitsB > 0) engine.run('pack_unit', packDesc, unitsA + unitsB, (M + N) * K >= PARALLEL_PACK);
+  // pipelined: while the workers pack A (and the B blocks already there), the main thread stages B
+  // KC-block by KC-block
+  const stage = (u: number): void => {
+    if (u === 0) packA.stage(-1);
+    if (u === 0 && !packB.byBlock) packB.stage(-1);
+    if (packB.byBlock && u >= unitsA && (u - unitsA) % packB.unitsPerBlock === 0) packB.stage((u - unitsA) / packB.unitsPerBlock);
+  };
+  if (unitsA + unitsB > 0) runPipelined(engine, 'pack_unit', packDesc, unitsA + unitsB, (M + N) * K >= PARALLEL_PACK, stage, () => {});
   if (gemmProfile.on) t = phase('pack', t);
   for (let b = 0; b < batch; b++) {
     i32[(table >> 2) + 3 * b] = aPacks.get(p.aOffsets[b])!;
@@ -151,7 +159,16 @@ interface PackSide {
  * Returns the number of pack units. A view whose span is much larger than its elements (a narrow slice
  * of a big tensor) is packed directly from JS instead and needs no units.
  */
-function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc: number): number {
+interface PackJob {
+  units: number; // pack units (0: packed from JS already)
+  /** Copy the operand into its staging area: all of it (kb = −1), or the rows of KC block kb. */
+  stage(kb: number): void;
+  /** True when stage(kb) copies one KC block (a single matrix whose depth steps are whole rows). */
+  byBlock: boolean;
+  unitsPerBlock: number;
+}
+
+function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc: number): PackJob {
   const { src, packs, laneStride, depthStride, R, PR, Rpad } = side;
   let lo = Infinity, hi = -Infinity;
   for (const off of packs.keys()) {
@@ -162,12 +179,11 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
   if (laneStride < 0 || depthStride < 0 || span > 2 * R * K * packs.size + 4096) {
     const f32 = (): Float32Array => engine.f32;
     for (const [off, at] of packs) packPanels(src, off, laneStride, depthStride, R, K, KC, PR, f32(), at >> 2);
-    return 0;
+    return { units: 0, stage: () => {}, byBlock: false, unitsPerBlock: 1 };
   }
   const staged = engine.alloc(span * 4);
   const tbl = engine.alloc(packs.size * 8);
   const f32 = engine.f32, i32 = engine.i32;
-  f32.set(src.subarray(lo, hi + 1), staged >> 2);
   let i = 0;
   for (const [off, at] of packs) {
     i32[(tbl >> 2) + 2 * i] = off - lo;
@@ -179,7 +195,20 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
   i32[d + PD.base] = staged >> 2; i32[d + PD.laneStride] = laneStride; i32[d + PD.depthStride] = depthStride;
   i32[d + PD.R] = R; i32[d + PD.K] = K; i32[d + PD.KC] = KC; i32[d + PD.Rpad] = Rpad;
   i32[d + PD.panels] = panels; i32[d + PD.kBlocks] = kBlocks; i32[d + PD.count] = packs.size; i32[d + PD.table] = tbl;
-  return packs.size * Math.ceil(panels / PACK_GROUP) * kBlocks;
+  const groups = Math.ceil(panels / PACK_GROUP);
+  // block kb of a single matrix whose depth steps are whole, non-overlapping rows: staged span
+  // [kb·KC·ds, (kb + 1)·KC·ds), one memcpy
+  const byBlock = packs.size === 1 && laneStride === 1 && depthStride >= R && kBlocks > 1;
+  return {
+    units: packs.size * groups * kBlocks,
+    byBlock,
+    unitsPerBlock: groups,
+    stage(kb: number) {
+      const from = kb < 0 ? 0 : kb * KC * depthStride;
+      const to = kb < 0 ? span : Math.min(span, (kb + 1) * KC * depthStride);
+      f32.set(src.subarray(lo + from, lo + to), (staged >> 2) + from);
+    },
+  };
 }
 
 /** The `matmul` kernel on the wasm path. */
