@@ -17,13 +17,13 @@ const PARALLEL_ELEMENTS = 1 << 15;
 
 type F32 = Float32Array;
 
-/** Run `name` over `total` items (rows, columns or elements) of `work` elements each, setting desc.per. */
+/** Run `name` over `total` items (rows or columns) of `work` elements each, data already in the wasm memory; sets desc.per. */
 function runUnits(engine: Engine, name: ThreadedName, desc: number, perWord: number, total: number, work: number): void {
   if (total === 0) return;
   const parallel = engine.threads > 1 && total * work >= PARALLEL_ELEMENTS;
   const units = parallel ? Math.min(total, engine.threads * 4) : 1;
   let per = Math.ceil(total / units);
-  if (name === 'gelu' || name === 'gelu_bwd' || name === 'layernorm_bwd_cols') per = (per + 3) & ~3; // whole vectors per unit
+  if (name === 'layernorm_bwd_cols') per = (per + 3) & ~3; // whole vectors per unit
   engine.i32[(desc >> 2) + perWord] = per;
   engine.run(name, desc, Math.ceil(total / per), parallel);
 }

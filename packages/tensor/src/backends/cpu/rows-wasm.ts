@@ -142,10 +142,9 @@ function rowAddr(f: Body, base: () => void, row: number, cols: number): Body {
 }
 
 /** Accumulate the v128 on the stack into vacc (vector step) or lane 0 of it into sacc (tail step). */
-function accumulate(f: Body, vec: boolean, vacc: number, sacc: number, tmp: number): void {
+function accumulate(f: Body, vec: boolean, vacc: number, sacc: number): void {
   if (vec) f.get(vacc).v(simd.f32x4_add).set(vacc);
   else f.lane(simd.f32x4_extract_lane, 0).get(sacc).emit(op.f32_add).set(sacc);
-  void tmp;
 }
 
 export function emitRowKernels(mb: ModuleBuilder): void {
@@ -189,7 +188,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         e.ld(vec, x, c).get(scale2).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
         e.exp2(ec);
         f.tee(v);
-        accumulate(f, vec, vsum, ssum, tmp);
+        accumulate(f, vec, vsum, ssum);
         f.get(v); e.st(vec, out, c, tmp);
       });
       f.get(vsum); e.hsum(tmp); f.get(ssum).emit(op.f32_add).set(m);
@@ -218,7 +217,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       f.f32x4(0).set(vdot).f32(0).set(sdot);
       e.cols(c, cols, (vec) => {
         e.ld(vec, y, c); e.ld(vec, dy, c).v(simd.f32x4_mul);
-        accumulate(f, vec, vdot, sdot, tmp);
+        accumulate(f, vec, vdot, sdot);
       });
       f.get(vdot); e.hsum(tmp); f.get(sdot).emit(op.f32_add).v(simd.f32x4_splat).set(vdot);
       e.cols(c, cols, (vec) => {
@@ -242,12 +241,12 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       rowAddr(f, () => e.word(D.x), r, C).set(x);
       rowAddr(f, () => e.word(D.out), r, C).set(out);
       f.f32x4(0).set(vacc).f32(0).set(sacc);
-      e.cols(c, C, (vec) => { e.ld(vec, x, c); accumulate(f, vec, vacc, sacc, tmp); });
+      e.cols(c, C, (vec) => { e.ld(vec, x, c); accumulate(f, vec, vacc, sacc); });
       f.get(vacc); e.hsum(tmp); f.get(sacc).emit(op.f32_add).get(fC).emit(op.f32_div).tee(mean).v(simd.f32x4_splat).set(vm);
       f.f32x4(0).set(vacc).f32(0).set(sacc);
       e.cols(c, C, (vec) => {
         e.ld(vec, x, c).get(vm).v(simd.f32x4_sub).tee(tmp).get(tmp).v(simd.f32x4_mul);
-        accumulate(f, vec, vacc, sacc, tmp);
+        accumulate(f, vec, vacc, sacc);
       });
       f.f32(1);
       f.get(vacc); e.hsum(tmp); f.get(sacc).emit(op.f32_add).get(fC).emit(op.f32_div);
@@ -282,9 +281,9 @@ export function emitRowKernels(mb: ModuleBuilder): void {
       f.f32x4(0).set(vd).f32x4(0).set(vdx).f32(0).set(sd).f32(0).set(sdx);
       e.cols(c, C, (vec) => {
         e.ld(vec, dy, c); e.ld(vec, gamma, c).v(simd.f32x4_mul).set(dg);
-        f.get(dg); accumulate(f, vec, vd, sd, tmp);
+        f.get(dg); accumulate(f, vec, vd, sd);
         xhat(vec); f.set(xh);
-        f.get(dg).get(xh).v(simd.f32x4_mul); accumulate(f, vec, vdx, sdx, tmp);
+        f.get(dg).get(xh).v(simd.f32x4_mul); accumulate(f, vec, vdx, sdx);
       });
       f.get(vd); e.hsum(tmp); f.get(sd).emit(op.f32_add).get(fC).emit(op.f32_div).v(simd.f32x4_splat).set(vd);
       f.get(vdx); e.hsum(tmp); f.get(sdx).emit(op.f32_add).get(fC).emit(op.f32_div).v(simd.f32x4_splat).set(vdx);
@@ -302,7 +301,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   kernel(mb, 'layernorm_bwd_cols', (f, e) => {
     const D = RD.layerNormBwd;
     const [c0, c1, r, c, C, rows, x, dy, n, rowOff, stats] = Array.from({ length: 11 }, () => f.local(I32));
-    const [vg, vb, tmp, vdy] = Array.from({ length: 4 }, () => f.local(V128));
+    const [vg, vb, vdy] = Array.from({ length: 3 }, () => f.local(V128));
     e.range(U, D.C, D.per, c0, c1);
     e.word(D.C); f.set(C);
     e.word(D.rows); f.set(rows);
@@ -330,7 +329,6 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         f.end();
       }
     });
-    void tmp;
   });
 
   // gelu: out = x·σ(2y) = x / (1 + exp(−2y)), y = √(2/π)·(x + 0.044715·x³)  (= 0.5·x·(1 + tanh y), stable)
