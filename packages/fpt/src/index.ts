@@ -11,4 +11,5 @@ export * from './pretrain';
 export * from './params';
 export * from './runfiles';
 export * from './modelcard';
+export * from './table';
 export { main, runCommand } from './cli';

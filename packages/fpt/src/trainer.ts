@@ -163,6 +163,8 @@ export interface TrainOptions {
   dataDir?: string;
   /** Stop (with a checkpoint) after this many steps of this invocation: for tests of interruption. */
   stopAfter?: number;
+  /** Stop (with a checkpoint) once this many seconds have passed in this invocation. */
+  timeLimitSeconds?: number;
   /** Where progress goes (default: stdout, a live bar on a TTY). */
   print?: (line: string) => void;
 }
@@ -270,9 +272,10 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
       if (step % config.checkpointEvery === 0 || step === config.steps) checkpoint();
 
       await new Promise((r) => setImmediate(r)); // let SIGINT/SIGTERM handlers run
-      if (stopSignal !== null || (options.stopAfter !== undefined && step - startStep >= options.stopAfter)) {
+      const timeUp = options.timeLimitSeconds !== undefined && (Date.now() - t0) / 1000 >= options.timeLimitSeconds;
+      if (stopSignal !== null || timeUp || (options.stopAfter !== undefined && step - startStep >= options.stopAfter)) {
         if (step % config.checkpointEvery !== 0) checkpoint();
-        progress.note(`stopped at step ${step}${stopSignal ? ` (${stopSignal})` : ''}; checkpoint saved, continue with --resume`);
+        progress.note(`stopped at step ${step}${stopSignal ? ` (${stopSignal})` : timeUp ? ' (time limit)' : ''}; checkpoint saved, continue with --resume`);
         return { step, finished: false, lastLoss };
       }
     }

@@ -6,6 +6,7 @@ import type { ParseArgsConfig } from 'util';
 import { parity } from './parity';
 import { demo } from './demo';
 import { dataCommand } from './data';
+import { tableCommand } from './table';
 import { generateCommand } from './generate';
 import { trainCommand } from './train';
 import { paramsCommand } from './params';
@@ -23,4 +24,4 @@ export interface Command {
   run(values: OptionValues, positionals: string[]): Promise<number | void> | number | void;
 }
 
-export const COMMANDS: Command[] = [trainCommand, paramsCommand, pretrainCommand, generateCommand, parity, dataCommand, demo];
+export const COMMANDS: Command[] = [trainCommand, tableCommand, paramsCommand, pretrainCommand, generateCommand, parity, dataCommand, demo];

@@ -1,0 +1,42 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { runTable, renderTable, parseList, VARIANTS } from './table';
+import { repoRoot } from './paths';
+
+const fixtureDir = path.join(process.env.FPT_FIXTURES_DIR ?? path.join(repoRoot(), '..', 'shared', 'fixtures'), 'gpt2-tiny-a');
+
+(fs.existsSync(fixtureDir) ? test : test.skip)('runs the selected cells, skips finished ones, resumes an interrupted one, writes the table', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-'));
+  const configDir = path.join(dir, 'configs'), runsDir = path.join(dir, 'runs'), out = path.join(dir, 'table.md');
+  fs.mkdirSync(configDir);
+  for (const v of ['fpt', 'random']) {
+    fs.writeFileSync(path.join(configDir, `bit-xor.${v}.json`), JSON.stringify({
+      name: `bit-xor.${v}`, task: 'bit-xor', model: { backbone: 'gpt2', checkpoint: fixtureDir, pretrained: v === 'fpt' },
+      steps: 4, evalEvery: 2, evalBatches: 1, checkpointEvery: 2, logEvery: 2, finalEvalLimit: 32, optim: { batchSize: 4 },
+    }));
+  }
+  const quiet = () => undefined;
+  const opts = { configDir, runsDir, out, tasks: ['bit-xor'] as const, variants: ['fpt', 'random'] as const, sets: [], print: quiet };
+  const first = await runTable({ ...opts, timeLimitSeconds: 0 }); // no time: nothing starts
+  expect(first).toEqual({ done: 0, pending: 2 });
+  const second = await runTable(opts);
+  expect(second).toEqual({ done: 2, pending: 0 });
+  const metrics = fs.statSync(path.join(runsDir, 'bit-xor.fpt', 'metrics.json')).mtimeMs;
+  expect(await runTable(opts)).toEqual({ done: 2, pending: 0 }); // finished cells are kept, not rerun
+  expect(fs.statSync(path.join(runsDir, 'bit-xor.fpt', 'metrics.json')).mtimeMs).toBe(metrics);
+  const md = fs.readFileSync(out, 'utf8');
+  expect(md).toMatch(/\| FPT \(pretrained, frozen\) \| \*\*\d+\.\d\*\* \/ 100 \|/);
+  expect(md).toMatch(/\| Random init, frozen \| \*\*\d+\.\d\*\* \/ 100 \|/);
+});
+
+test('the table shows published numbers for cells not yet run', () => {
+  const md = renderTable(fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-')), ['mnist', 'cifar10'], ['fpt', 'lstm']);
+  expect(md).toContain('| FPT (pretrained, frozen) | – / 98 | – / 68.2 |');
+  expect(md).toContain('| Full LSTM | – / 99.5 | – / 73.6 |');
+});
+
+test('task and variant lists are validated', () => {
+  expect(parseList('fpt,lstm', VARIANTS, 'variant')).toEqual(['fpt', 'lstm']);
+  expect(() => parseList('fpt,nope', VARIANTS, 'variant')).toThrow(/unknown variant nope/);
+});
