@@ -28,7 +28,7 @@ export interface Blocking {
   parallelFlops: number;
 }
 
-export const DEFAULT_BLOCKING: Blocking = { MC: 96, NC: 512, KC: 384, parallelFlops: 4e6 };
+export const DEFAULT_BLOCKING: Blocking = { MC: 96, NC: 256, KC: 384, parallelFlops: 4e6 };
 
 /** When set, gemmInto adds the milliseconds of each phase here (stage, pack, compute): for tuning. */
 export const gemmProfile: { on: boolean; ms: Record<string, number> } = { on: false, ms: {} };
