@@ -250,22 +250,49 @@ export function emitPackUnit(shape: GemmShape): Body {
     }
     f.else();
     {
-      // general strides: walk each lane along depth, writing with stride PR
+      // general strides: walk each lane along depth, writing with stride PR. With depth contiguous (a
+      // row-major A, a transposed B) full panels go 4 lanes × 4 depth steps at a time: 4 vector loads,
+      // a 4×4 transpose in shuffles, 4 vector stores (for PR = 6 the lane groups 0–3 and 2–5 overlap).
+      const k4 = f.local(I32);
+      const vl = [0, 1, 2, 3].map(() => f.local(V128)), vt = [0, 1, 2, 3].map(() => f.local(V128));
+      const laneGroups = PR % 4 === 0 ? Array.from({ length: PR / 4 }, (_, i) => 4 * i) : [0, PR - 4];
       f.for(p, (b) => b.get(g).i32(PACK_GROUP).emit(op.i32_mul), (b) => b.get(pEnd), 1, () => {
         setLanes();
+        f.i32(0).set(k4);
+        f.get(ds).i32(1).emit(op.i32_eq).get(lanes).i32(PR).emit(op.i32_eq).emit(op.i32_and).if();
+        f.get(kc).i32(~3).emit(op.i32_and).set(k4);
+        f.for(k, (b) => b.i32(0), (b) => b.get(k4), 4, () => {
+          for (const g0 of laneGroups) {
+            // vl[i] = depth k..k+3 of lane g0 + i
+            for (let i = 0; i < 4; i++) {
+              f.get(src).get(p).i32(PR).emit(op.i32_mul).i32(g0 + i).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add).get(k).emit(op.i32_add); shl2();
+              f.emit(0xfd, 0x00, 0, 0).set(vl[i]);
+            }
+            shuffle(f, vl[0], vl[1], [0, 4, 1, 5], vt[0]); shuffle(f, vl[0], vl[1], [2, 6, 3, 7], vt[1]);
+            shuffle(f, vl[2], vl[3], [0, 4, 1, 5], vt[2]); shuffle(f, vl[2], vl[3], [2, 6, 3, 7], vt[3]);
+            shuffle(f, vt[0], vt[2], [0, 1, 4, 5], vl[0]); shuffle(f, vt[0], vt[2], [2, 3, 6, 7], vl[1]);
+            shuffle(f, vt[1], vt[3], [0, 1, 4, 5], vl[2]); shuffle(f, vt[1], vt[3], [2, 3, 6, 7], vl[3]);
+            // depth k + j, lanes g0..g0+3 -> dst + (p·PR·kc + (k + j)·PR + g0)·4
+            for (let j = 0; j < 4; j++) {
+              f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(k).i32(j).emit(op.i32_add).i32(PR).emit(op.i32_mul).emit(op.i32_add).i32(g0).emit(op.i32_add); shl2(); f.emit(op.i32_add);
+              f.get(vl[j]).emit(0xfd, 0x0b, 0, 0);
+            }
+          }
+        });
+        f.end();
         f.for(r, (b) => b.i32(0), (b) => b.i32(PR), 1, () => {
-          f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(r).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
+          f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(k4).i32(PR).emit(op.i32_mul).emit(op.i32_add).get(r).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
           f.get(r).get(lanes).emit(op.i32_lt_s).if();
-          f.get(src).get(p).i32(PR).emit(op.i32_mul).get(r).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
+          f.get(src).get(p).i32(PR).emit(op.i32_mul).get(r).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add).get(k4).get(ds).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
           f.get(ds).i32(2).emit(op.i32_shl).set(lanes); // reuse: the byte step along depth
-          f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+          f.for(k, (b) => b.get(k4), (b) => b.get(kc), 1, () => {
             f.get(w).get(s).load(op.f32_load).store(op.f32_store);
             f.get(s).get(lanes).emit(op.i32_add).set(s);
             f.get(w).i32(4 * PR).emit(op.i32_add).set(w);
           });
           setLanes();
           f.else();
-          f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+          f.for(k, (b) => b.get(k4), (b) => b.get(kc), 1, () => {
             f.get(w).f32(0).store(op.f32_store);
             f.get(w).i32(4 * PR).emit(op.i32_add).set(w);
           });
@@ -286,4 +313,10 @@ export function emitPackUnit(shape: GemmShape): Body {
   half(shape.NR);
   f.end();
   return f;
+}
+
+/** into = i8x16.shuffle(a, b) selecting the 32-bit lanes `lanes` (0–3 from a, 4–7 from b). */
+function shuffle(f: Body, a: number, b: number, lanes: number[], into: number): void {
+  const bytes = lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]);
+  f.get(a).get(b).emit(0xfd, 0x0d, ...bytes).set(into);
 }
