@@ -205,6 +205,25 @@ describe('threads', () => {
     expect(e2.pool.parallelJobs).toBeGreaterThan(jobsBefore);
   });
 
+  test('idle workers exit and restart on demand, results unchanged', async () => {
+    registerBackend('cpu-idle', () => createCpuBackend({ threads: 2, idleMs: 150 }));
+    const e = cpuEngine(getBackend('cpu-idle'));
+    if (e === null) return;
+    const a = rnd([200, 300]), b = rnd([300, 600]); // 9 GEMM units: threaded
+    const want = withBackend('cpu-t1', () => ops.matmul(a, b));
+    expect(e.pool.warm()).toBe(1);
+    expectBitwise(withBackend('cpu-idle', () => ops.matmul(a, b)), want);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(e.pool.running()).toBe(0); // the worker left: nothing keeps the process alive
+    const spawned = e.pool.started();
+    expectBitwise(withBackend('cpu-idle', () => ops.matmul(a, b)), want); // main thread alone meanwhile
+    expect(e.pool.warm()).toBe(1);
+    expect(e.pool.started()).toBe(spawned + 1);
+    const jobs = e.pool.parallelJobs;
+    expectBitwise(withBackend('cpu-idle', () => ops.matmul(a, b)), want);
+    expect(e.pool.parallelJobs).toBeGreaterThan(jobs);
+  });
+
   test('memory is reused across calls (the arena resets)', () => {
     const e = cpuEngine(getBackend('cpu-t1'));
     if (e === null) return;

@@ -20,6 +20,8 @@ export interface EngineOptions {
   relaxed: boolean;
   threads: number; // including the main thread
   gemm: GemmShape;
+  /** Idle time after which workers exit (default 3 s). */
+  idleMs?: number;
 }
 
 /** Functions the pool can run, each (desc, unit, tid). */
@@ -47,7 +49,7 @@ export class Engine {
     this.module = new wasmApi.Module(buildModule(options.relaxed, options.gemm));
     const instance = new wasmApi.Instance(this.module, { env: { memory: this.memory } });
     this.exports = instance.exports as unknown as Record<string, UnitFn>;
-    this.pool = new Pool(this.module, this.memory, THREADED, this.threads - 1);
+    this.pool = new Pool(this.module, this.memory, THREADED, this.threads - 1, options.idleMs);
     if (CTL_BYTES > HEAP) throw new Error('engine: control block overlaps the heap');
   }
 

@@ -23,6 +23,8 @@ export interface CpuOptions {
   threads?: number;
   gemm?: GemmShape;
   blocking?: Partial<Blocking>;
+  /** Idle time after which worker threads exit (default 3000 ms; they restart on demand). */
+  idleMs?: number;
 }
 
 /** Register tile: 6 rows × 8 columns = 12 f32x4 accumulators + 2 B vectors + 1 broadcast (15 xmm registers), no k unroll (see README). */
@@ -57,7 +59,7 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
   };
   // the engine (module compile, memory reservation) is created on the first kernel that needs it
   let engine: Engine | null = null;
-  const E = (): Engine => (engine ??= sharedEngine({ relaxed: path === 'relaxed', threads, gemm: gemmShape }));
+  const E = (): Engine => (engine ??= sharedEngine({ relaxed: path === 'relaxed', threads, gemm: gemmShape, idleMs: options.idleMs }));
   if (path !== 'off') {
     Object.assign(own, {
       matmul: (p) => (f32(p.a, p.b, p.out) ? gemmWasm(E(), p, blk) : refKernels.matmul(p)),
@@ -89,7 +91,7 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
     simd: path,
     fma: path === 'relaxed' ? 'f32x4.relaxed_madd' : path === 'simd' ? 'f32x4.mul+add' : 'none (TypeScript)',
     threads: String(path === 'off' ? 1 : threads),
-    workers: engine ? `${engine.pool.started()}/${engine.threads - 1} started` : 'none yet',
+    workers: engine ? `${engine.pool.running()}/${engine.threads - 1} running` : 'not started',
     tile: path === 'off' ? '4x4 scalar' : `${gemmShape.MR}x${gemmShape.NR} f32x4`,
     blocking: `MC=${blk.MC} NC=${blk.NC} KC=${blk.KC}`,
   }));
@@ -107,8 +109,8 @@ export function cpuEngine(b: Backend): Engine | null {
  * the total, so a process creating many backends must not create one engine each.
  */
 const engines = new Map<string, Engine>();
-function sharedEngine(o: { relaxed: boolean; threads: number; gemm: GemmShape }): Engine {
-  const key = `${o.relaxed}/${o.threads}/${o.gemm.MR}x${o.gemm.NR}`;
+function sharedEngine(o: { relaxed: boolean; threads: number; gemm: GemmShape; idleMs?: number }): Engine {
+  const key = `${o.relaxed}/${o.threads}/${o.gemm.MR}x${o.gemm.NR}/${o.idleMs ?? ''}`;
   let e = engines.get(key);
   if (e === undefined) {
     e = new Engine(o);

@@ -22,7 +22,7 @@ export const MAX_THREADS = 32;
 /** Worker slot states. */
 const OFF = 0, IDLE = 1, CLAIMED = 2, BOOTING = 3;
 /** A worker idle this long exits (and is restarted on demand), so finished work leaves no threads behind. */
-const IDLE_EXIT_MS = 3000;
+export const IDLE_EXIT_MS = 3000;
 
 /**
  * The worker's program. Each exported function named in `fnNames` has the signature (desc, unit, tid).
@@ -79,6 +79,7 @@ export class Pool {
     private readonly fnNames: readonly string[],
     /** Worker threads besides the main thread. */
     readonly size: number,
+    private readonly idleMs = IDLE_EXIT_MS,
   ) {
     this.ctl = new Int32Array(memory.buffer, 0, CTL_BYTES / 4);
   }
@@ -91,7 +92,7 @@ export class Pool {
         eval: true,
         workerData: {
           module: this.module, memory: this.memory, fnNames: this.fnNames, tid, C: CTL,
-          S: { IDLE, CLAIMED }, idleMs: IDLE_EXIT_MS,
+          S: { IDLE, CLAIMED }, idleMs: this.idleMs,
         },
       });
       w.unref();
@@ -103,6 +104,16 @@ export class Pool {
   /** Workers spawned so far (including restarts after idle exits). */
   started(): number {
     return this.spawned;
+  }
+
+  /** Workers up right now (idle or in a job). */
+  running(): number {
+    let n = 0;
+    for (let tid = 1; tid <= this.size; tid++) {
+      const st = Atomics.load(this.ctl, CTL.state + tid);
+      if (st === IDLE || st === CLAIMED) n++;
+    }
+    return n;
   }
 
   /** Claim every idle worker for the next job (appending their slots to `claimed`). */
