@@ -116,6 +116,6 @@ function buildModule(relaxed: boolean, gemm: GemmShape): Uint8Array {
   const micro = mb.add(null, emitMicrokernel(gemm, relaxed));
   mb.add('gemm_unit', emitGemmUnit(mb, gemm, micro));
   mb.add('pack_unit', emitPackUnit(gemm));
-  emitRowKernels(mb);
+  emitRowKernels(mb, relaxed);
   return mb.encode({ initial: 64, maximum: MAX_PAGES, shared: true });
 }

@@ -31,7 +31,12 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** Helpers bound to one function body. */
 class Emit {
-  constructor(readonly f: Body, private readonly desc = 0) {}
+  constructor(readonly f: Body, private readonly relaxed: boolean, private readonly desc = 0) {}
+
+  /** a·b + c for the three v128 pushed by the callbacks: one relaxed_madd on the relaxed path. */
+  madd(a: () => void, b: () => void, c: () => void): void {
+    if (this.relaxed) { a(); b(); c(); this.f.v(simd.f32x4_relaxed_madd); } else { a(); b(); this.f.v(simd.f32x4_mul); c(); this.f.v(simd.f32x4_add); }
+  }
 
   word(w: number): Body { return this.f.get(this.desc).load(op.i32_load, 4 * w); }
   wordF(w: number): Body { return this.f.get(this.desc).load(op.f32_load, 4 * w); }
@@ -117,9 +122,13 @@ class Emit {
     f.get(c.lo).v(simd.f32x4_pmax).get(c.hi).v(simd.f32x4_pmin).set(c.z);
     f.get(c.z).get(c.magic).v(simd.f32x4_add).tee(c.t).get(c.magic).v(simd.f32x4_sub).set(c.n);
     f.get(c.z).get(c.n).v(simd.f32x4_sub).set(c.z); // fraction in [−½, ½]
-    f.get(c.poly[0]);
-    for (let i = 1; i < c.poly.length; i++) f.get(c.z).v(simd.f32x4_mul).get(c.poly[i]).v(simd.f32x4_add);
-    f.get(c.t).i32(23).v(simd.i32x4_shl).get(c.bias).v(simd.i32x4_add).v(simd.f32x4_mul);
+    // Horner: p = (…(c0·f + c1)·f + …) + c6, fused multiply-adds on the relaxed path
+    f.get(c.poly[0]).set(c.n); // n is no longer needed: 2^n comes from t
+    for (let i = 1; i < c.poly.length; i++) {
+      this.madd(() => f.get(c.n), () => f.get(c.z), () => f.get(c.poly[i]));
+      f.set(c.n);
+    }
+    f.get(c.n).get(c.t).i32(23).v(simd.i32x4_shl).get(c.bias).v(simd.i32x4_add).v(simd.f32x4_mul);
   }
 
 }
@@ -129,9 +138,9 @@ interface Exp2Consts { lo: number; hi: number; magic: number; bias: number; poly
 /** 2^z on [−½, ½] by its Taylor series to degree 6 (error ≈ 1.2e−7 relative at |z| = ½). */
 const EXP2_POLY = [1.5403530393381606e-4, 1.3333558146428443e-3, 9.618129107628477e-3, 5.550410866482158e-2, 2.402265069591007e-1, 6.931471805599453e-1, 1];
 
-function kernel(mb: ModuleBuilder, name: string, build: (f: Body, e: Emit) => void): void {
+function kernel(mb: ModuleBuilder, name: string, relaxed: boolean, build: (f: Body, e: Emit) => void): void {
   const f = new Body([I32, I32, I32]);
-  build(f, new Emit(f));
+  build(f, new Emit(f, relaxed));
   mb.add(name, f);
 }
 
@@ -147,12 +156,12 @@ function accumulate(f: Body, vec: boolean, vacc: number, sacc: number): void {
   else f.lane(simd.f32x4_extract_lane, 0).get(sacc).emit(op.f32_add).set(sacc);
 }
 
-export function emitRowKernels(mb: ModuleBuilder): void {
+export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
   const U = 1; // the unit parameter
 
   // softmax_rows: out[r, c] = exp(s·x[r, c] − max) / Σ over the row; when causalT > 0, row r is position
   // t = r % causalT and its columns past t are masked (written as 0, left out of max and sum).
-  kernel(mb, 'softmax_rows', (f, e) => {
+  kernel(mb, 'softmax_rows', relaxed, (f, e) => {
     const D = RD.softmax;
     const [r0, r1, r, c, cols, valid, x, out, T] = Array.from({ length: 9 }, () => f.local(I32));
     const [scale, vmax, vsum, tmp, v, nan] = Array.from({ length: 6 }, () => f.local(V128));
@@ -181,11 +190,11 @@ export function emitRowKernels(mb: ModuleBuilder): void {
         f.get(v).get(v).v(simd.f32x4_ne).get(nan).v(simd.v128_or).set(nan);
       });
       f.get(vmax).get(nan).v(simd.v128_or); // NaN lanes become all-ones bits: a NaN
-      e.hmax(tmp); f.v(simd.f32x4_splat).get(log2e).v(simd.f32x4_mul).set(vmax);
+      e.hmax(tmp); f.v(simd.f32x4_splat).get(log2e).v(simd.f32x4_mul).v(simd.f32x4_neg).set(vmax);
       f.f32x4(0).set(vsum).f32(0).set(ssum);
-      // exp(s·x − max) = 2^(s·log2 e·x − max·log2 e)
+      // exp(s·x − max) = 2^(s·log2 e·x − max·log2 e)   (vmax now holds −max·log2 e)
       e.cols(c, valid, (vec) => {
-        e.ld(vec, x, c).get(scale2).v(simd.f32x4_mul).get(vmax).v(simd.f32x4_sub);
+        e.madd(() => e.ld(vec, x, c), () => f.get(scale2), () => f.get(vmax));
         e.exp2(ec);
         f.tee(v);
         accumulate(f, vec, vsum, ssum);
@@ -202,7 +211,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   });
 
   // softmax_bwd_rows: dx = s·y ⊙ (dy − Σ_j dy_j·y_j), per row
-  kernel(mb, 'softmax_bwd_rows', (f, e) => {
+  kernel(mb, 'softmax_bwd_rows', relaxed, (f, e) => {
     const D = RD.softmaxBwd;
     const [r0, r1, r, c, cols, y, dy, dx] = Array.from({ length: 8 }, () => f.local(I32));
     const [scale, vdot, tmp] = Array.from({ length: 3 }, () => f.local(V128));
@@ -228,7 +237,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   });
 
   // layernorm_rows: mean, rstd = 1/sqrt(biased var + eps), out = (x − mean)·rstd·gamma + beta
-  kernel(mb, 'layernorm_rows', (f, e) => {
+  kernel(mb, 'layernorm_rows', relaxed, (f, e) => {
     const D = RD.layerNorm;
     const [r0, r1, r, c, C, x, out, gamma, beta] = Array.from({ length: 9 }, () => f.local(I32));
     const [vacc, vm, vr, tmp] = Array.from({ length: 4 }, () => f.local(V128));
@@ -263,7 +272,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   });
 
   // layernorm_bwd_rows: dx = rstd·(dy·gamma − mean(dy·gamma) − xhat·mean(dy·gamma·xhat)), xhat = (x − mean)·rstd
-  kernel(mb, 'layernorm_bwd_rows', (f, e) => {
+  kernel(mb, 'layernorm_bwd_rows', relaxed, (f, e) => {
     const D = RD.layerNormBwd;
     const [r0, r1, r, c, C, x, dy, dx, gamma] = Array.from({ length: 9 }, () => f.local(I32));
     const [vm, vr, vd, vdx, tmp, xh, dg] = Array.from({ length: 7 }, () => f.local(V128));
@@ -298,7 +307,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
 
   // layernorm_bwd_cols: dgamma[c] = Σ_r dy[r, c]·xhat[r, c], dbeta[c] = Σ_r dy[r, c] over columns c of
   // the unit (a null pointer skips that output). Rows are summed in order, whatever the thread count.
-  kernel(mb, 'layernorm_bwd_cols', (f, e) => {
+  kernel(mb, 'layernorm_bwd_cols', relaxed, (f, e) => {
     const D = RD.layerNormBwd;
     const [c0, c1, r, c, C, rows, x, dy, n, rowOff, stats] = Array.from({ length: 11 }, () => f.local(I32));
     const [vg, vb, vdy] = Array.from({ length: 3 }, () => f.local(V128));
@@ -334,7 +343,7 @@ export function emitRowKernels(mb: ModuleBuilder): void {
   // gelu: out = x·σ(2y) = x / (1 + exp(−2y)), y = √(2/π)·(x + 0.044715·x³)  (= 0.5·x·(1 + tanh y), stable)
   // gelu_bwd: dx = dy·(s + x·s·(1 − s)·2·√(2/π)·(1 + 3·0.044715·x²)), s = σ(2y)
   for (const backward of [false, true]) {
-    kernel(mb, backward ? 'gelu_bwd' : 'gelu', (f, e) => {
+    kernel(mb, backward ? 'gelu_bwd' : 'gelu', relaxed, (f, e) => {
       const D = RD.gelu;
       const [i0, i1, i, n, x, dy, out] = Array.from({ length: 7 }, () => f.local(I32));
       const [xv, z, tmp] = Array.from({ length: 3 }, () => f.local(V128));
