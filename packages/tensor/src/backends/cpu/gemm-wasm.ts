@@ -23,8 +23,19 @@ export interface GemmShape {
 export const GD = {
   M: 0, N: 1, K: 2, KC: 3, MC: 4, NC: 5, nbM: 6, nbN: 7, table: 8, scratch: 9, Mpad: 10, Npad: 11,
   bands: 12, // 0, or the address of one i32 per (batch, MC-row band): units finished in that band
-  size: 13,
+  // triangular structure of causal attention (see `Causal`)
+  causal: 13,
+  size: 14,
 } as const;
+
+/**
+ * Triangular shortcuts for causal attention, where M = K = T (or M = N = T) per batch entry:
+ *   ABOVE_ZERO: C is only read on and below the diagonal: tiles entirely above it are set to 0, not computed
+ *   A_LOWER: A is zero above the diagonal (A[m, k] = 0 for k > m): depth stops after the tile's last row
+ *   A_UPPER: A is zero below the diagonal (A[m, k] = 0 for k < m): depth starts at the tile's first row
+ * Skipped depth contributes exact zeros, so results equal the full product's.
+ */
+export const Causal = { NONE: 0, ABOVE_ZERO: 1, A_LOWER: 2, A_UPPER: 3 } as const;
 
 /**
  * Words of one packing descriptor; `pack_unit`'s desc holds two of them back to back (A then B).
@@ -107,13 +118,13 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   const bi = L(), ib = L(), jb = L(), m0 = L(), mEnd = L(), n0 = L(), nEnd = L();
   const aPack = L(), bPack = L(), c = L(), pc = L(), kc = L(), aBlock = L(), bBlock = L();
   const jr = L(), ir = L(), nValid = L(), mValid = L(), cTile = L(), i = L(), j = L(), per = L();
-  const bPanel = L();
+  const bPanel = L(), causal = L(), kLo = L(), kHi = L(), s0 = L(), s1 = L(), aArg = L(), bArg = L(), kcArg = L(), acc = L();
   const word = (w: number, into: number) => f.get(desc).load(op.i32_load, 4 * w).set(into);
   const min = (x: () => void, y: () => void, into: number) => {
     x(); y(); x(); y(); f.emit(op.i32_lt_s).emit(op.select).set(into);
   };
   word(GD.M, M); word(GD.N, N); word(GD.K, K); word(GD.KC, KC); word(GD.nbM, nbM);
-  word(GD.Mpad, Mpad); word(GD.Npad, Npad);
+  word(GD.Mpad, Mpad); word(GD.Npad, Npad); word(GD.causal, causal);
   // scratch tile of this thread
   f.get(desc).load(op.i32_load, 4 * GD.scratch).get(tid).i32(4 * MR * NR).emit(op.i32_mul).emit(op.i32_add).set(scratch);
   // u -> (bi, ib, jb): the units of one row band are consecutive, so bands complete in order
@@ -141,16 +152,40 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
       f.get(bBlock).get(jr).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add).set(bPanel);
       f.for(ir, (g) => g.get(m0), (g) => g.get(mEnd), MR, () => {
         min(() => f.i32(MR), () => f.get(M).get(ir).emit(op.i32_sub), mValid);
-        // arguments a, b
-        const pushAB = () => {
-          f.get(aBlock).get(ir).get(kc).emit(op.i32_mul).i32(2).emit(op.i32_shl).emit(op.i32_add);
-          f.get(bPanel);
-        };
         // C tile address
         f.get(c).get(ir).get(N).emit(op.i32_mul).get(jr).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).set(cTile);
+        // depth range [kLo, kHi) of this tile, its part [s0, s1) in this block; accumulate unless the
+        // block holds the tile's first depth step
+        f.get(ir).i32(0).get(causal).i32(Causal.A_UPPER).emit(op.i32_eq).emit(op.select).set(kLo);
+        f.get(K).set(kHi);
+        f.get(causal).i32(Causal.A_LOWER).emit(op.i32_eq).if();
+        min(() => f.get(K), () => f.get(ir).i32(MR).emit(op.i32_add), kHi);
+        f.end();
+        f.get(pc).get(kLo).get(pc).get(kLo).emit(op.i32_gt_s).emit(op.select).set(s0);
+        min(() => f.get(pc).get(kc).emit(op.i32_add), () => f.get(kHi), s1);
+        f.get(pc).get(kLo).emit(op.i32_gt_s).set(acc);
+        f.get(s1).get(s0).emit(op.i32_sub).set(kcArg);
+        f.get(aBlock).get(ir).get(kc).emit(op.i32_mul).get(s0).get(pc).emit(op.i32_sub).i32(MR).emit(op.i32_mul).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).set(aArg);
+        f.get(bPanel).get(s0).get(pc).emit(op.i32_sub).i32(4 * NR).emit(op.i32_mul).emit(op.i32_add).set(bArg);
+        f.block(); // skip target
+        f.get(causal).i32(Causal.ABOVE_ZERO).emit(op.i32_eq).get(jr).get(ir).i32(MR).emit(op.i32_add).emit(op.i32_ge_s).emit(op.i32_and).if();
+        {
+          // entirely above the diagonal: zeros (once), nothing to compute
+          f.get(pc).emit(op.i32_eqz).if();
+          f.for(i, (g) => g.i32(0), (g) => g.get(mValid), 1, () => {
+            f.for(j, (g) => g.i32(0), (g) => g.get(nValid), 1, () => {
+              f.get(cTile).get(i).get(N).emit(op.i32_mul).get(j).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).f32(0).store(op.f32_store);
+            });
+          });
+          f.end();
+          f.br(1);
+        }
+        f.end();
+        f.get(kcArg).i32(1).emit(op.i32_lt_s).brIf(0); // no depth of this tile in this block
+        const pushAB = () => { f.get(aArg).get(bArg); };
         f.get(mValid).i32(MR).emit(op.i32_eq).get(nValid).i32(NR).emit(op.i32_eq).emit(op.i32_and).if();
         pushAB();
-        f.get(cTile).get(N).i32(2).emit(op.i32_shl).get(kc).get(pc).call(micro);
+        f.get(cTile).get(N).i32(2).emit(op.i32_shl).get(kcArg).get(acc).call(micro);
         f.else();
         // edge tile: scratch <- C (when accumulating), micro on scratch, C <- valid part of scratch
         const copy = (toScratch: boolean) => {
@@ -163,13 +198,14 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
             });
           });
         };
-        f.get(pc).if();
+        f.get(acc).if();
         copy(true);
         f.end();
         pushAB();
-        f.get(scratch).i32(4 * NR).get(kc).get(pc).call(micro);
+        f.get(scratch).i32(4 * NR).get(kcArg).get(acc).call(micro);
         copy(false);
         f.end();
+        f.end(); // skip target
       });
     });
   });

@@ -18,7 +18,7 @@
  */
 import type { FloatArray, MatmulArgs } from '../../kernels';
 import { runPipelined, type Engine } from './engine';
-import { GD, PD, PACK_GROUP } from './gemm-wasm';
+import { Causal, GD, PD, PACK_GROUP } from './gemm-wasm';
 
 export interface Blocking {
   MC: number; // rows of A per unit (a multiple of MR)
@@ -57,8 +57,8 @@ function fold(p: GemmOperands): GemmOperands | null {
  * The caller owns the arena mark: C stays valid until it resets. With `out`, C is also copied there:
  * row bands as soon as they are complete, while the other threads finish their last units.
  */
-export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: FloatArray): number {
-  const p = fold(p0) ?? p0;
+export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: FloatArray, causal: number = Causal.NONE): number {
+  const p = causal === Causal.NONE ? fold(p0) ?? p0 : p0;
   const { batch, M, N, K } = p;
   const { MR, NR } = engine.options.gemm;
   const c = engine.alloc(batch * M * N * 4);
@@ -117,7 +117,7 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: 
   i32[d + GD.nbM] = nbM; i32[d + GD.nbN] = nbN;
   i32[d + GD.table] = table; i32[d + GD.scratch] = scratch;
   i32[d + GD.Mpad] = Mpad; i32[d + GD.Npad] = Npad;
-  i32[d + GD.bands] = bands;
+  i32[d + GD.bands] = bands; i32[d + GD.causal] = causal;
   // band b = (batch bi, rows ib·MC…) is one contiguous stretch of C and of out
   let copied = 0;
   const copyBand = (b: number): void => {

@@ -1,6 +1,6 @@
 /**
  * The transformer kernels on the wasm path: softmax, layerNorm, gelu (each with its backward) and the
- * fused attention op, whose four products run on the GEMM of gemm.ts.
+ * fused attention op, whose products run on the GEMM of gemm.ts (skipping the zero triangle when causal).
  *
  * Pattern of every kernel: take an arena mark, reserve the inputs and outputs in the wasm memory, write a
  * descriptor, then run the emitted kernel over units of rows (threaded when the work is large),
@@ -10,6 +10,7 @@
 import type { FloatArray } from '../../kernels';
 import { runPipelined, type Engine, type ThreadedName } from './engine';
 import { gemmInto, type Blocking } from './gemm';
+import { Causal } from './gemm-wasm';
 import { RD } from './rows-wasm';
 
 /** Elements of work above which a row kernel is spread over the threads. */
@@ -187,10 +188,22 @@ function heads(BH: number, stride: number, base = 0): Int32Array {
 function bmm(
   engine: Engine, blk: Blocking, BH: number, M: number, K: number, N: number,
   a: F32, aOff: Int32Array, aRs: number, aCs: number, b: F32, bOff: Int32Array, bRs: number, bCs: number,
+  causal: number = Causal.NONE,
 ): number {
   return gemmInto(engine, {
     batch: BH, M, K, N, a, aOffsets: aOff, aRowStride: aRs, aColStride: aCs, b, bOffsets: bOff, bRowStride: bRs, bColStride: bCs,
-  }, blk);
+  }, blk, undefined, causal);
+}
+
+/** True when every probs[h, t, s] with s > t is exactly 0 (a causal forward): the backward can skip them. */
+function lowerTriangular(probs: F32, BH: number, T: number): boolean {
+  for (let h = 0; h < BH; h++) {
+    for (let t = 0; t < T - 1; t++) {
+      const row = (h * T + t) * T;
+      for (let s = t + 1; s < T; s++) if (probs[row + s] !== 0) return false;
+    }
+  }
+  return true;
 }
 
 export function attention(
@@ -199,13 +212,14 @@ export function attention(
 ): void {
   scoped(engine, () => {
     const hd = heads(BH, T * D);
-    // scores [BH, T, T] = q · kᵀ  (kᵀ read in place: row stride 1, column stride D)
-    const s = bmm(engine, blk, BH, T, D, T, q, hd, D, 1, k, hd, 1, D);
+    // scores [BH, T, T] = q · kᵀ  (kᵀ read in place: row stride 1, column stride D); causal: the tiles
+    // above the diagonal are masked anyway, so they are not computed
+    const s = bmm(engine, blk, BH, T, D, T, q, hd, D, 1, k, hd, 1, D, causal ? Causal.ABOVE_ZERO : Causal.NONE);
     // probs = softmax(scale·scores), future positions masked
     softmaxInPlace(engine, s, BH * T, T, scale, causal ? T : 0);
     copyOut(engine, s, probs);
-    // out [BH, T, D] = probs · v
-    const o = bmm(engine, blk, BH, T, T, D, engine.f32, heads(BH, T * T, s >> 2), T, 1, v, hd, D, 1);
+    // out [BH, T, D] = probs · v  (causal: probs[t, s > t] = 0, so the depth stops at t)
+    const o = bmm(engine, blk, BH, T, T, D, engine.f32, heads(BH, T * T, s >> 2), T, 1, v, hd, D, 1, causal ? Causal.A_LOWER : Causal.NONE);
     copyOut(engine, o, out);
   });
 }
@@ -216,16 +230,19 @@ export function attentionBackward(
 ): void {
   scoped(engine, () => {
     const hd = heads(BH, T * D), ht = heads(BH, T * T);
+    // with causal probs (zero above the diagonal) every product below skips the zero triangle
+    const tri = lowerTriangular(probs, BH, T);
+    const pick = (c: number): number => (tri ? c : Causal.NONE);
     // forward: out[t] = Σ_s p[t, s]·v[s]  =>  dv = pᵀ · dout
-    if (dv) copyOut(engine, bmm(engine, blk, BH, T, T, D, probs, ht, 1, T, dout, hd, D, 1), dv);
+    if (dv) copyOut(engine, bmm(engine, blk, BH, T, T, D, probs, ht, 1, T, dout, hd, D, 1, pick(Causal.A_UPPER)), dv);
     if (!dq && !dk) return;
     // dp = dout · vᵀ ; dscores = p ⊙ (dp − Σ_s dp·p)·scale   (softmax backward, scale folded in)
-    const dp = bmm(engine, blk, BH, T, D, T, dout, hd, D, 1, v, hd, 1, D);
+    const dp = bmm(engine, blk, BH, T, D, T, dout, hd, D, 1, v, hd, 1, D, pick(Causal.ABOVE_ZERO));
     const pp = engine.stage(probs);
     softmaxBackwardAt(engine, pp, dp, dp, BH * T, T, scale);
     // scores = q · kᵀ  =>  dq = dscores · k ; dk = dscoresᵀ · q
     const ds = heads(BH, T * T, dp >> 2);
-    if (dq) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, T, 1, k, hd, D, 1), dq);
-    if (dk) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, 1, T, q, hd, D, 1), dk);
+    if (dq) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, T, 1, k, hd, D, 1, pick(Causal.A_LOWER)), dq);
+    if (dk) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, 1, T, q, hd, D, 1, pick(Causal.A_UPPER)), dk);
   });
 }
