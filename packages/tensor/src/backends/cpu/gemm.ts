@@ -10,11 +10,14 @@
  *    once. (Reading a row-major B in place instead, from a copy with a conflict-free padded row stride,
  *    saves the B pack but measured ~15% slower overall: every k step of a panel lands on another 4 KiB
  *    page, and the dTLB misses cost more than packing.)
- * 3. Run `gemm_unit` over (batch, MC-block, NC-block) units, across threads when the product is large.
- * 4. Copy C out.
+ *    Staging and packing are pipelined: workers pack what is staged while the main thread stages B
+ *    one KC block at a time.
+ * 3. Run `gemm_unit` over (batch, MC-block, NC-block) units, across threads when the product is large
+ *    (optionally skipping a causal zero triangle, see `Causal`).
+ * 4. Copy C out, row band by row band as bands complete.
  *
- * `gemmTS` is the plain-TypeScript path (no WebAssembly SIMD): same packing idea, a 4×4 tile of scalar
- * accumulators.
+ * `gemmTS` is the plain-TypeScript path (no WebAssembly SIMD): A copied row-major and B transposed, then
+ * 4×4 tiles of scalar accumulators.
  */
 import type { FloatArray, MatmulArgs } from '../../kernels';
 import { runPipelined, type Engine } from './engine';
@@ -30,7 +33,7 @@ export interface Blocking {
 
 export const DEFAULT_BLOCKING: Blocking = { MC: 96, NC: 256, KC: 384, parallelFlops: 4e6 };
 
-/** When set, gemmInto adds the milliseconds of each phase here (stage, pack, compute): for tuning. */
+/** When set, gemmInto adds the milliseconds of each phase here (stage, pack, compute, copyout): for tuning. */
 export const gemmProfile: { on: boolean; ms: Record<string, number> } = { on: false, ms: {} };
 function phase(name: string, t0: number): number {
   const t = performance.now();
