@@ -73,7 +73,13 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: 
   }
   const Mpad = Math.ceil(M / MR) * MR, Npad = Math.ceil(N / NR) * NR;
   const KC = Math.min(blk.KC, K);
-  const MC = Math.min(blk.MC, Mpad), NC = Math.min(blk.NC, Npad);
+  let MC = Math.min(blk.MC, Mpad), NC = Math.min(blk.NC, Npad);
+  // few, large units (small M·N, long K: a weight gradient Xᵀ·dY) balance badly over the threads: halve
+  // the blocks until there are ~4 units per thread. (Blocking never changes a result: every element is
+  // the same k-ordered sum whichever unit computes it.)
+  const units = (): number => batch * Math.ceil(M / MC) * Math.ceil(N / NC);
+  while (units() < 4 * engine.threads && MC > 2 * MR) MC = Math.max(2 * MR, Math.ceil(MC / 2 / MR) * MR);
+  while (units() < 4 * engine.threads && NC > 2 * NR) NC = Math.max(2 * NR, Math.ceil(NC / 2 / NR) * NR);
   // pack each distinct operand matrix once
   const aPacks = new Map<number, number>(), bPacks = new Map<number, number>();
   const table = engine.alloc(batch * 12);
