@@ -58,31 +58,56 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
     matmul: (p: MatmulArgs) => (f32(p.a, p.b, p.out) ? gemmTS(p) : refKernels.matmul(p)),
   };
   // the engine (module compile, memory reservation) is created on the first kernel that needs it
-  let engine: Engine | null = null;
-  const E = (): Engine => (engine ??= sharedEngine({ relaxed: path === 'relaxed', threads, gemm: gemmShape, idleMs: options.idleMs }));
+  const config = { relaxed: path === 'relaxed', threads, gemm: gemmShape, idleMs: options.idleMs };
+  const E = (): Engine => sharedEngine(config);
+  /**
+   * Run a wasm kernel. An operand too large for the 4 GiB wasm memory (RangeError) falls back to the
+   * TypeScript kernel; an engine whose memory grew past RETIRE_BYTES is dropped afterwards (wasm memory
+   * cannot shrink), so one huge call does not pin a gigabyte for the rest of the process.
+   */
+  const W = <T>(fast: (e: Engine) => T, slow: () => T): T => {
+    const e = E();
+    try {
+      return fast(e);
+    } catch (err) {
+      if (err instanceof RangeError) return slow();
+      throw err;
+    } finally {
+      if (e.memory.buffer.byteLength > RETIRE_BYTES) retireEngine(config);
+    }
+  };
   if (path !== 'off') {
     Object.assign(own, {
-      matmul: (p) => (f32(p.a, p.b, p.out) ? gemmWasm(E(), p, blk) : refKernels.matmul(p)),
-      unary: (op, x, out) => (op === 'gelu' && f32(x, out) ? nn.gelu(E(), x as F32, null, out as F32) : ew.unary(op, x, out)),
-      geluBackward: (x, dy, dx) => (f32(x, dy, dx) ? nn.gelu(E(), x as F32, dy as F32, dx as F32) : refKernels.geluBackward(x, dy, dx)),
-      softmax: (x, rows, cols, out) => (f32(x, out) ? nn.softmax(E(), x as F32, rows, cols, out as F32) : refKernels.softmax(x, rows, cols, out)),
+      matmul: (p) => (f32(p.a, p.b, p.out) ? W((e) => gemmWasm(e, p, blk), () => gemmTS(p)) : refKernels.matmul(p)),
+      unary: (op, x, out) =>
+        op === 'gelu' && f32(x, out) ? W((e) => nn.gelu(e, x as F32, null, out as F32), () => ew.unary(op, x, out)) : ew.unary(op, x, out),
+      geluBackward: (x, dy, dx) =>
+        f32(x, dy, dx) ? W((e) => nn.gelu(e, x as F32, dy as F32, dx as F32), () => refKernels.geluBackward(x, dy, dx)) : refKernels.geluBackward(x, dy, dx),
+      softmax: (x, rows, cols, out) =>
+        f32(x, out) ? W((e) => nn.softmax(e, x as F32, rows, cols, out as F32), () => refKernels.softmax(x, rows, cols, out)) : refKernels.softmax(x, rows, cols, out),
       softmaxBackward: (y, dy, rows, cols, dx) =>
-        f32(y, dy, dx) ? nn.softmaxBackward(E(), y as F32, dy as F32, rows, cols, dx as F32) : refKernels.softmaxBackward(y, dy, rows, cols, dx),
+        f32(y, dy, dx)
+          ? W((e) => nn.softmaxBackward(e, y as F32, dy as F32, rows, cols, dx as F32), () => refKernels.softmaxBackward(y, dy, rows, cols, dx))
+          : refKernels.softmaxBackward(y, dy, rows, cols, dx),
       layerNorm: (x, g, b, rows, C, eps, out, mean, rstd) =>
         f32(x, g, b, out, mean, rstd)
-          ? nn.layerNorm(E(), x as F32, g as F32, b as F32, rows, C, eps, out as F32, mean as F32, rstd as F32)
+          ? W((e) => nn.layerNorm(e, x as F32, g as F32, b as F32, rows, C, eps, out as F32, mean as F32, rstd as F32),
+            () => refKernels.layerNorm(x, g, b, rows, C, eps, out, mean, rstd))
           : refKernels.layerNorm(x, g, b, rows, C, eps, out, mean, rstd),
       layerNormBackward: (x, g, mean, rstd, dy, rows, C, dx, dg, db) =>
         f32(x, g, mean, rstd, dy, dx, dg, db)
-          ? nn.layerNormBackward(E(), x as F32, g as F32, mean as F32, rstd as F32, dy as F32, rows, C, dx as F32 | null, dg as F32 | null, db as F32 | null)
+          ? W((e) => nn.layerNormBackward(e, x as F32, g as F32, mean as F32, rstd as F32, dy as F32, rows, C, dx as F32 | null, dg as F32 | null, db as F32 | null),
+            () => refKernels.layerNormBackward(x, g, mean, rstd, dy, rows, C, dx, dg, db))
           : refKernels.layerNormBackward(x, g, mean, rstd, dy, rows, C, dx, dg, db),
       attention: (q, k, v, BH, T, D, scale, causal, out, probs) =>
         f32(q, k, v, out, probs)
-          ? nn.attention(E(), blk, q as F32, k as F32, v as F32, BH, T, D, scale, causal, out as F32, probs as F32)
+          ? W((e) => nn.attention(e, blk, q as F32, k as F32, v as F32, BH, T, D, scale, causal, out as F32, probs as F32),
+            () => refKernels.attention(q, k, v, BH, T, D, scale, causal, out, probs))
           : refKernels.attention(q, k, v, BH, T, D, scale, causal, out, probs),
       attentionBackward: (q, k, v, probs, dout, BH, T, D, scale, dq, dk, dv) =>
         f32(q, k, v, probs, dout, dq, dk, dv)
-          ? nn.attentionBackward(E(), blk, q as F32, k as F32, v as F32, probs as F32, dout as F32, BH, T, D, scale, dq as F32 | null, dk as F32 | null, dv as F32 | null)
+          ? W((e) => nn.attentionBackward(e, blk, q as F32, k as F32, v as F32, probs as F32, dout as F32, BH, T, D, scale, dq as F32 | null, dk as F32 | null, dv as F32 | null),
+            () => refKernels.attentionBackward(q, k, v, probs, dout, BH, T, D, scale, dq, dk, dv))
           : refKernels.attentionBackward(q, k, v, probs, dout, BH, T, D, scale, dq, dk, dv),
     } satisfies Partial<Kernels>);
   }
@@ -91,7 +116,7 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
     simd: path,
     fma: path === 'relaxed' ? 'f32x4.relaxed_madd' : path === 'simd' ? 'f32x4.mul+add' : 'none (TypeScript)',
     threads: String(path === 'off' ? 1 : threads),
-    workers: engine ? `${engine.pool.running()}/${engine.threads - 1} running` : 'not started',
+    workers: path === 'off' ? 'none' : `${engines.get(engineKey(config))?.pool.running() ?? 0}/${threads - 1} running`,
     tile: path === 'off' ? '4x4 scalar' : `${gemmShape.MR}x${gemmShape.NR} f32x4`,
     blocking: `MC=${blk.MC} NC=${blk.NC} KC=${blk.KC}`,
   }));
@@ -108,13 +133,21 @@ export function cpuEngine(b: Backend): Engine | null {
  * range for its 4 GiB-capable memory (plus V8's guard regions, ~10 GiB of virtual space), and V8 caps
  * the total, so a process creating many backends must not create one engine each.
  */
+type EngineConfig = { relaxed: boolean; threads: number; gemm: GemmShape; idleMs?: number };
 const engines = new Map<string, Engine>();
-function sharedEngine(o: { relaxed: boolean; threads: number; gemm: GemmShape; idleMs?: number }): Engine {
-  const key = `${o.relaxed}/${o.threads}/${o.gemm.MR}x${o.gemm.NR}/${o.idleMs ?? ''}`;
+const engineKey = (o: EngineConfig): string => `${o.relaxed}/${o.threads}/${o.gemm.MR}x${o.gemm.NR}/${o.idleMs ?? ''}`;
+function sharedEngine(o: EngineConfig): Engine {
+  const key = engineKey(o);
   let e = engines.get(key);
   if (e === undefined) {
     e = new Engine(o);
     engines.set(key, e);
   }
   return e;
+}
+
+/** Memory size past which an engine is replaced by a fresh one after the call. */
+const RETIRE_BYTES = 1 << 30;
+function retireEngine(o: EngineConfig): void {
+  engines.delete(engineKey(o)); // its memory is freed once its idle workers have exited and it is collected
 }
