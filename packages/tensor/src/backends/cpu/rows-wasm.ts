@@ -348,6 +348,9 @@ export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
       const [i0, i1, i, n, x, dy, out] = Array.from({ length: 7 }, () => f.local(I32));
       const [xv, z, tmp] = Array.from({ length: 3 }, () => f.local(V128));
       const ec = e.exp2Consts();
+      // constants splatted once, outside the loop
+      const splat = (v: number): number => { const l = f.local(V128); f.f32x4(v).set(l); return l; };
+      const [cCube, cArg, one, c2, c3] = [0.044715, -2 * SQRT_2_OVER_PI * LOG2E, 1, 2 * SQRT_2_OVER_PI, 3 * 0.044715].map(splat);
       e.range(U, D.n, D.per, i0, i1);
       f.get(i1).get(i0).emit(op.i32_sub).set(n);
       e.word(D.x); f.get(i0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
@@ -356,18 +359,18 @@ export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
       e.cols(i, n, (vec) => {
         e.ld(vec, x, i).set(xv);
         // z = exp(−2y)
-        f.get(xv).get(xv).v(simd.f32x4_mul).get(xv).v(simd.f32x4_mul).f32x4(0.044715).v(simd.f32x4_mul).get(xv).v(simd.f32x4_add);
-        f.f32x4(-2 * SQRT_2_OVER_PI * LOG2E).v(simd.f32x4_mul); // z = −2y·log2 e
+        f.get(xv).get(xv).v(simd.f32x4_mul).get(xv).v(simd.f32x4_mul).get(cCube).v(simd.f32x4_mul).get(xv).v(simd.f32x4_add);
+        f.get(cArg).v(simd.f32x4_mul); // z = −2y·log2 e
         e.exp2(ec);
         if (!backward) {
-          f.set(z).get(xv).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div);
+          f.set(z).get(xv).get(one).get(z).v(simd.f32x4_add).v(simd.f32x4_div);
         } else {
           // z <- s = 1 / (1 + z)
-          f.set(z).f32x4(1).f32x4(1).get(z).v(simd.f32x4_add).v(simd.f32x4_div).set(z);
+          f.set(z).get(one).get(one).get(z).v(simd.f32x4_add).v(simd.f32x4_div).set(z);
           f.get(z);
-          f.get(xv).get(z).v(simd.f32x4_mul).f32x4(1).get(z).v(simd.f32x4_sub).v(simd.f32x4_mul);
-          f.f32x4(2 * SQRT_2_OVER_PI).v(simd.f32x4_mul);
-          f.get(xv).get(xv).v(simd.f32x4_mul).f32x4(3 * 0.044715).v(simd.f32x4_mul).f32x4(1).v(simd.f32x4_add);
+          f.get(xv).get(z).v(simd.f32x4_mul).get(one).get(z).v(simd.f32x4_sub).v(simd.f32x4_mul);
+          f.get(c2).v(simd.f32x4_mul);
+          f.get(xv).get(xv).v(simd.f32x4_mul).get(c3).v(simd.f32x4_mul).get(one).v(simd.f32x4_add);
           f.v(simd.f32x4_mul).v(simd.f32x4_add);
           e.ld(vec, dy, i).v(simd.f32x4_mul);
         }
