@@ -24,7 +24,7 @@ function runUnits(engine: Engine, name: ThreadedName, desc: number, perWord: num
   const parallel = engine.threads > 1 && total * work >= PARALLEL_ELEMENTS;
   const units = parallel ? Math.min(total, engine.threads * 4) : 1;
   let per = Math.ceil(total / units);
-  if (name === 'layernorm_bwd_cols') per = (per + 3) & ~3; // whole vectors per unit
+  if (name === 'layernorm_bwd_cols') per = (per + 15) & ~15; // whole 16-column steps per unit
   engine.i32[(desc >> 2) + perWord] = per;
   engine.run(name, desc, Math.ceil(total / per), parallel);
 }

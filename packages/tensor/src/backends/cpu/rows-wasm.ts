@@ -309,35 +309,46 @@ export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
   // the unit (a null pointer skips that output). Rows are summed in order, whatever the thread count.
   kernel(mb, 'layernorm_bwd_cols', relaxed, (f, e) => {
     const D = RD.layerNormBwd;
-    const [c0, c1, r, c, C, rows, x, dy, n, rowOff, stats] = Array.from({ length: 11 }, () => f.local(I32));
-    const [vg, vb, vdy] = Array.from({ length: 3 }, () => f.local(V128));
+    const [c0, c1, r, c, C, rows, x, dy, n, rowOff, n4, n16] = Array.from({ length: 12 }, () => f.local(I32));
+    const vg = [0, 1, 2, 3].map(() => f.local(V128)), vb = [0, 1, 2, 3].map(() => f.local(V128));
+    const [vdy, vm, vr] = Array.from({ length: 3 }, () => f.local(V128));
     e.range(U, D.C, D.per, c0, c1);
     e.word(D.C); f.set(C);
     e.word(D.rows); f.set(rows);
     e.word(D.x); f.get(c0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(x);
     e.word(D.dy); f.get(c0).i32(2).emit(op.i32_shl).emit(op.i32_add).set(dy);
-    f.get(c1).get(c0).emit(op.i32_sub).set(n);
-    e.cols(c, n, (vec) => {
-      f.f32x4(0).set(vg).f32x4(0).set(vb);
+    f.get(c1).get(c0).emit(op.i32_sub).tee(n).i32(~3).emit(op.i32_and).set(n4);
+    f.get(n).i32(~15).emit(op.i32_and).set(n16);
+    // columns [c, c + 4·nv) (vectors) or column c (vec false: lane 0 of a splat); 16 columns = one
+    // 64-byte line of each row per step
+    const body = (nv: number, vec: boolean): void => {
+      for (let v = 0; v < nv; v++) f.f32x4(0).set(vg[v]).f32x4(0).set(vb[v]);
       f.for(r, (g) => g.i32(0), (g) => g.get(rows), 1, () => {
         f.get(r).get(C).emit(op.i32_mul).get(c).emit(op.i32_add).i32(2).emit(op.i32_shl).set(rowOff);
-        f.get(r).i32(2).emit(op.i32_shl).set(stats);
-        f.get(dy).get(rowOff).emit(op.i32_add);
-        if (vec) f.emit(0xfd, 0x00, 2, 0); else f.vsplatLoad(0);
-        f.tee(vdy).get(vb).v(simd.f32x4_add).set(vb);
-        f.get(x).get(rowOff).emit(op.i32_add);
-        if (vec) f.emit(0xfd, 0x00, 2, 0); else f.vsplatLoad(0);
-        e.word(D.mean); f.get(stats).emit(op.i32_add).vsplatLoad(0).v(simd.f32x4_sub);
-        e.word(D.rstd); f.get(stats).emit(op.i32_add).vsplatLoad(0).v(simd.f32x4_mul);
-        f.get(vdy).v(simd.f32x4_mul).get(vg).v(simd.f32x4_add).set(vg);
+        e.word(D.mean); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).vsplatLoad(0).set(vm);
+        e.word(D.rstd); f.get(r).i32(2).emit(op.i32_shl).emit(op.i32_add).vsplatLoad(0).set(vr);
+        for (let v = 0; v < nv; v++) {
+          f.get(dy).get(rowOff).emit(op.i32_add);
+          if (vec) f.emit(0xfd, 0x00, 2, 16 * v); else f.vsplatLoad(0);
+          f.tee(vdy).get(vb[v]).v(simd.f32x4_add).set(vb[v]);
+          f.get(x).get(rowOff).emit(op.i32_add);
+          if (vec) f.emit(0xfd, 0x00, 2, 16 * v); else f.vsplatLoad(0);
+          f.get(vm).v(simd.f32x4_sub).get(vr).v(simd.f32x4_mul);
+          f.get(vdy).v(simd.f32x4_mul).get(vg[v]).v(simd.f32x4_add).set(vg[v]);
+        }
       });
       for (const [word, acc] of [[D.dgamma, vg], [D.dbeta, vb]] as const) {
         e.word(word).if();
-        e.word(word); f.get(c0).get(c).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).get(acc);
-        if (vec) f.emit(0xfd, 0x0b, 2, 0); else f.lane(simd.f32x4_extract_lane, 0).store(op.f32_store);
+        for (let v = 0; v < nv; v++) {
+          e.word(word); f.get(c0).get(c).emit(op.i32_add).i32(2).emit(op.i32_shl).emit(op.i32_add).get(acc[v]);
+          if (vec) f.emit(0xfd, 0x0b, 2, 16 * v); else f.lane(simd.f32x4_extract_lane, 0).store(op.f32_store);
+        }
         f.end();
       }
-    });
+    };
+    f.for(c, (g) => g.i32(0), (g) => g.get(n16), 16, () => body(4, true));
+    f.for(c, (g) => g.get(n16), (g) => g.get(n4), 4, () => body(1, true));
+    f.for(c, (g) => g.get(n4), (g) => g.get(n), 1, () => body(1, false));
   });
 
   // gelu: out = x·σ(2y) = x / (1 + exp(−2y)), y = √(2/π)·(x + 0.044715·x³)  (= 0.5·x·(1 + tanh y), stable)
