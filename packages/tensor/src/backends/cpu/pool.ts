@@ -6,9 +6,13 @@
  * same atomic counter, then sleeps in Atomics.wait until every participating worker has reported. Units
  * are whole output blocks, so who computes which unit never changes a result.
  *
+ * A pipelined job (`runPipelined`) also lets the workers start on unit u as soon as the main thread has
+ * staged its inputs, and lets the main thread copy finished units out while the others still compute.
+ *
  * Workers start lazily (the first job that wants threads), join jobs once they are up (until then the
- * main thread does all the work), are unref'd so they never keep the process alive, and run code
- * generated here as a string (`eval: true`), which works the same from ts-jest sources and from dist.
+ * main thread does all the work), are unref'd and exit after IDLE_EXIT_MS without work, so they never
+ * keep the process alive, and run code generated here as a string (`eval: true`), which works the same
+ * from ts-jest sources and from dist.
  */
 import { Worker } from 'worker_threads';
 import type { WasmMemory, WasmModule } from './wasm';
