@@ -12,7 +12,7 @@
  * holding the running sum between blocks), whichever thread computes it: results do not depend on the
  * thread count or on which tiles are edges.
  */
-import { Body, I32, V128, op, simd, uleb, type ModuleBuilder } from './wasm';
+import { Body, F32, I32, V128, op, simd, uleb, type ModuleBuilder } from './wasm';
 
 export interface GemmShape {
   MR: number; // rows of the register tile
@@ -218,6 +218,22 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   return f;
 }
 
+/** The smallest normal float32. */
+const FLT_MIN = 1.1754943508222875e-38;
+
+/**
+ * Flush a subnormal to zero (the v128 / f32 on the stack; NaN and ±inf pass). The packer applies it to
+ * every value: x86 multiplies subnormals through a microcode assist ~50× slower, WebAssembly cannot
+ * set the FTZ/DAZ flags, and a softmax over masked scores or a vanishing gradient produces them in
+ * bulk. Their contribution (< 1.2e−38 per product term) is far below float32 resolution of any sum.
+ */
+function ftzVec(f: Body, tmp: number): void {
+  f.tee(tmp).get(tmp).v(simd.f32x4_abs).f32x4(FLT_MIN).v(simd.f32x4_lt).v(simd.v128_andnot);
+}
+function ftzScalar(f: Body, tmp: number): void {
+  f.set(tmp).f32(0).get(tmp).get(tmp).emit(op.f32_abs).f32(FLT_MIN).emit(op.f32_lt).emit(op.select); // |x| < MIN ? 0 : x
+}
+
 /** Panels packed by one pack unit: a row of a row-major B is then read as one 256-byte run. */
 export const PACK_GROUP = 8;
 
@@ -235,6 +251,7 @@ export function emitPackUnit(shape: GemmShape): Body {
   const L = () => f.local(I32);
   const d = L(), ls = L(), ds = L(), R = L(), kc = L(), per = L(), mi = L(), kb = L(), g = L(), p = L(), pEnd = L();
   const src = L(), dst = L(), lanes = L(), k = L(), r = L(), s = L(), w = L(), K = L(), KC = L(), panels = L();
+  const tv = f.local(V128), ts = f.local(F32);
   const word = (wd: number) => f.get(d).load(op.i32_load, 4 * wd);
   const shl2 = () => f.i32(2).emit(op.i32_shl);
 
@@ -269,13 +286,16 @@ export function emitPackUnit(shape: GemmShape): Body {
           f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).get(p).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
           f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(k).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
           f.get(lanes).i32(PR).emit(op.i32_eq).if();
-          if (PR % 4 === 0) for (let v = 0; v < PR; v += 4) f.get(w).get(s).emit(0xfd, 0x00, 0, ...uleb(4 * v)).vstore(4 * v);
-          else for (let v = 0; v < PR; v++) f.get(w).get(s).load(op.f32_load, 4 * v).store(op.f32_store, 4 * v);
+          if (PR % 4 === 0) {
+            for (let v = 0; v < PR; v += 4) { f.get(w).get(s).emit(0xfd, 0x00, 0, ...uleb(4 * v)); ftzVec(f, tv); f.vstore(4 * v); }
+          } else {
+            for (let v = 0; v < PR; v++) { f.get(w).get(s).load(op.f32_load, 4 * v); ftzScalar(f, ts); f.store(op.f32_store, 4 * v); }
+          }
           f.else();
           f.for(r, (b) => b.i32(0), (b) => b.i32(PR), 1, () => {
             const at = () => { f.get(w).get(r); shl2(); f.emit(op.i32_add); };
             f.get(r).get(lanes).emit(op.i32_lt_s).if();
-            at(); f.get(s).get(r); shl2(); f.emit(op.i32_add).load(op.f32_load).store(op.f32_store);
+            at(); f.get(s).get(r); shl2(); f.emit(op.i32_add).load(op.f32_load); ftzScalar(f, ts); f.store(op.f32_store);
             f.else();
             at(); f.f32(0).store(op.f32_store);
             f.end();
@@ -302,7 +322,7 @@ export function emitPackUnit(shape: GemmShape): Body {
             // vl[i] = depth k..k+3 of lane g0 + i
             for (let i = 0; i < 4; i++) {
               f.get(src).get(p).i32(PR).emit(op.i32_mul).i32(g0 + i).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add).get(k).emit(op.i32_add); shl2();
-              f.emit(0xfd, 0x00, 0, 0).set(vl[i]);
+              f.emit(0xfd, 0x00, 0, 0); ftzVec(f, tv); f.set(vl[i]);
             }
             shuffle(f, vl[0], vl[1], [0, 4, 1, 5], vt[0]); shuffle(f, vl[0], vl[1], [2, 6, 3, 7], vt[1]);
             shuffle(f, vl[2], vl[3], [0, 4, 1, 5], vt[2]); shuffle(f, vl[2], vl[3], [2, 6, 3, 7], vt[3]);
@@ -322,7 +342,7 @@ export function emitPackUnit(shape: GemmShape): Body {
           f.get(src).get(p).i32(PR).emit(op.i32_mul).get(r).emit(op.i32_add).get(ls).emit(op.i32_mul).emit(op.i32_add).get(k4).get(ds).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
           f.get(ds).i32(2).emit(op.i32_shl).set(lanes); // reuse: the byte step along depth
           f.for(k, (b) => b.get(k4), (b) => b.get(kc), 1, () => {
-            f.get(w).get(s).load(op.f32_load).store(op.f32_store);
+            f.get(w).get(s).load(op.f32_load); ftzScalar(f, ts); f.store(op.f32_store);
             f.get(s).get(lanes).emit(op.i32_add).set(s);
             f.get(w).i32(4 * PR).emit(op.i32_add).set(w);
           });

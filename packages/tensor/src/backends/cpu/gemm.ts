@@ -230,6 +230,8 @@ export function gemmWasm(engine: Engine, p: MatmulArgs, blk: Blocking): void {
   }
 }
 
+const FLT_MIN = 1.1754943508222875e-38;
+
 /**
  * JS packer for views the staging copy would not suit: element (lane r, depth k) at src[off + r·ls + k·ds]
  * goes to dst[at + pc·Rpad + p·PR·kc + k·PR + r'] for lane r = p·PR + r' (zero past R), as pack_unit.
@@ -245,7 +247,10 @@ export function packPanels(
       const lanes = Math.min(PR, R - r0);
       for (let k = 0; k < kc; k++) {
         let s = off + r0 * ls + (pc + k) * ds;
-        for (let r = 0; r < lanes; r++, s += ls) dst[d++] = src[s];
+        for (let r = 0; r < lanes; r++, s += ls) {
+          const x = src[s];
+          dst[d++] = x > -FLT_MIN && x < FLT_MIN ? 0 : x; // subnormals flushed, as pack_unit does
+        }
         for (let r = lanes; r < PR; r++) dst[d++] = 0;
       }
     }

@@ -202,8 +202,10 @@ export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
       });
       f.get(vsum); e.hsum(tmp); f.get(ssum).emit(op.f32_add).set(m);
       f.f32(1).get(m).emit(op.f32_div).v(simd.f32x4_splat).set(vsum);
+      // normalize; probabilities below the smallest normal float become 0 (subnormals would slow every
+      // product they enter ~50×, and a masked score with a finite large negative value yields them)
       e.cols(c, valid, (vec) => {
-        e.ld(vec, out, c).get(vsum).v(simd.f32x4_mul);
+        e.ld(vec, out, c).get(vsum).v(simd.f32x4_mul).tee(v).get(v).f32x4(1.1754943508222875e-38).v(simd.f32x4_lt).v(simd.v128_andnot);
         e.st(vec, out, c, tmp);
       });
       f.for(c, (g) => g.get(valid), (g) => g.get(cols), 1, () => { e.at(out, c).f32(0).store(op.f32_store); });
