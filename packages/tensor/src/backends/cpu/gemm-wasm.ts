@@ -278,20 +278,22 @@ export function emitPackUnit(shape: GemmShape): Body {
     };
     f.get(ls).i32(1).emit(op.i32_eq).if();
     {
-      // contiguous lanes: for each depth step, the group's panels side by side
+      // contiguous lanes: for each depth step, the group's panels side by side. Pointers advance by
+      // adds: s by PR floats per panel, w by one panel (PR·kc floats); full panels are those below pFull
+      const pFull = f.local(I32), pStep = f.local(I32);
+      f.get(R).i32(PR).emit(op.i32_div_u).set(pFull);
+      f.get(kc).i32(4 * PR).emit(op.i32_mul).set(pStep);
       f.for(k, (b) => b.i32(0), (b) => b.get(kc), 1, () => {
+        f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).get(g).i32(PACK_GROUP * PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
+        f.get(dst).get(g).i32(PACK_GROUP).emit(op.i32_mul).get(pStep).emit(op.i32_mul).emit(op.i32_add).get(k).i32(4 * PR).emit(op.i32_mul).emit(op.i32_add).set(w);
         f.for(p, (b) => b.get(g).i32(PACK_GROUP).emit(op.i32_mul), (b) => b.get(pEnd), 1, () => {
-          setLanes();
-          // s = byte address of (lane p·PR, depth k); w = dst + (p·PR·kc + k·PR)·4
-          f.get(src).get(k).get(ds).emit(op.i32_mul).emit(op.i32_add).get(p).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.set(s);
-          f.get(dst).get(p).i32(PR).emit(op.i32_mul).get(kc).emit(op.i32_mul).get(k).i32(PR).emit(op.i32_mul).emit(op.i32_add); shl2(); f.emit(op.i32_add).set(w);
-          f.get(lanes).i32(PR).emit(op.i32_eq).if();
-          if (PR % 4 === 0) {
-            for (let v = 0; v < PR; v += 4) { f.get(w).get(s).emit(0xfd, 0x00, 0, ...uleb(4 * v)); ftzVec(f, tv); f.vstore(4 * v); }
-          } else {
-            for (let v = 0; v < PR; v++) { f.get(w).get(s).load(op.f32_load, 4 * v); ftzScalar(f, ts); f.store(op.f32_store, 4 * v); }
-          }
+          f.get(p).get(pFull).emit(op.i32_lt_u).if();
+          // PR floats as vectors: lanes 0–3, 4–7, …; a PR that is not a multiple of 4 (MR = 6) ends with
+          // a group overlapping the previous one (lanes 2–5), writing the same values twice
+          const groups = PR % 4 === 0 ? Array.from({ length: PR / 4 }, (_, i) => 4 * i) : [...Array.from({ length: Math.floor(PR / 4) }, (_, i) => 4 * i), PR - 4];
+          for (const v of groups) { f.get(w).get(s).emit(0xfd, 0x00, 0, ...uleb(4 * v)); ftzVec(f, tv); f.emit(0xfd, 0x0b, 0, ...uleb(4 * v)); }
           f.else();
+          setLanes();
           f.for(r, (b) => b.i32(0), (b) => b.i32(PR), 1, () => {
             const at = () => { f.get(w).get(r); shl2(); f.emit(op.i32_add); };
             f.get(r).get(lanes).emit(op.i32_lt_s).if();
@@ -301,6 +303,8 @@ export function emitPackUnit(shape: GemmShape): Body {
             f.end();
           });
           f.end();
+          f.get(s).i32(4 * PR).emit(op.i32_add).set(s);
+          f.get(w).get(pStep).emit(op.i32_add).set(w);
         });
       });
     }
