@@ -156,6 +156,17 @@ describe.each(paths.map((p) => p.name))('%s', (name) => {
     want.forEach((w, i) => expectBitwise(got[i], w));
   });
 
+  test('large elementwise +, −, ×, ÷ (the SIMD path: full rows, broadcast rows, scalars, per-row values; bitwise)', () => {
+    const x = rnd([300, 257]), y = rnd([300, 257]), row = rnd([257]), col = rnd([300, 1]), flat = rnd([70000]);
+    const wide = rnd([300, 300]).slice(1, 0, 257); // rows with a gap: staged as one span
+    const run = (): Tensor[] => [
+      ops.add(x, y), ops.sub(x, row), ops.mul(col, x), ops.div(x, col), ops.add(flat, 2), ops.div(1, flat),
+      ops.mul(flat, flat), ops.sub(wide, x), ops.add(x.reshape([300, 257]), row.reshape([1, 257])),
+    ];
+    const want = withBackend('ref', run), got = withBackend(name, run);
+    want.forEach((w, i) => expectBitwise(got[i], w));
+  });
+
   test('copies of views, unary ops, reductions (bitwise)', () => {
     const x = rnd([3, 17, 65]);
     const run = (): Tensor[] => [

@@ -79,6 +79,9 @@ export function createCpuBackend(options: CpuOptions = {}): Backend {
   if (path !== 'off') {
     Object.assign(own, {
       matmul: (p) => (f32(p.a, p.b, p.out) ? W((e) => gemmWasm(e, p, blk), () => gemmTS(p)) : refKernels.matmul(p)),
+      binary: (op, a, b, shape, out) => {
+        if (!(out instanceof Float32Array) || out.length < 1 << 16 || !W((e) => nn.binary(e, op, a, b, shape, out), () => false)) ew.binary(op, a, b, shape, out);
+      },
       unary: (op, x, out) =>
         op === 'gelu' && f32(x, out) ? W((e) => nn.gelu(e, x as F32, null, out as F32), () => ew.unary(op, x, out)) : ew.unary(op, x, out),
       geluBackward: (x, dy, dx) =>

@@ -7,11 +7,12 @@
  * pipelined: the main thread stages unit after unit while the workers compute the staged ones, and
  * copies each finished unit back while the others still compute. Then reset the mark.
  */
-import type { FloatArray } from '../../kernels';
+import type { BinaryOp, FloatArray, Strided } from '../../kernels';
+import { collapse } from './elementwise';
 import { runPipelined, type Engine, type ThreadedName } from './engine';
 import { gemmInto, type Blocking } from './gemm';
 import { Causal } from './gemm-wasm';
-import { RD } from './rows-wasm';
+import { BINARY_OPS, RD } from './rows-wasm';
 
 /** Elements of work above which a row kernel is spread over the threads. */
 const PARALLEL_ELEMENTS = 1 << 15;
@@ -41,7 +42,7 @@ function runRows(
   inputs: Moved[], outputs: Moved[], align = 1,
 ): void {
   if (total === 0) return;
-  const itemSize = Math.max(1, ...inputs.map((m) => m.width));
+  const itemSize = Math.max(1, ...inputs.map((m) => m.width), ...outputs.map((m) => m.width));
   let per = Math.max(1, Math.floor((1 << 15) / itemSize));
   per = Math.ceil(per / align) * align;
   const units = Math.ceil(total / per);
@@ -245,4 +246,55 @@ export function attentionBackward(
     if (dq) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, T, 1, k, hd, D, 1, pick(Causal.A_LOWER)), dq);
     if (dk) copyOut(engine, bmm(engine, blk, BH, T, T, D, engine.f32, ds, 1, T, q, hd, D, 1, pick(Causal.A_UPPER)), dk);
   });
+}
+
+// -------------------------------------------------------------------------------------------------
+// Elementwise +, −, ×, ÷ on large float32 operands
+
+/** Below this many elements the TypeScript loop wins (the copies in and out cost more than they save). */
+const WASM_ELEMENTWISE = 1 << 16;
+
+/**
+ * out = a op b when the broadcast collapses to rows × cols with each operand a full row, a broadcast row
+ * or one value per row (column stride 1 or 0): SIMD, threaded, staged and collected unit by unit. Bitwise
+ * equal to the TypeScript loop (float +, −, ×, ÷ round the same in f32 as in double-then-f32). Returns
+ * false when the case does not fit (the caller runs the TypeScript loop).
+ */
+export function binary(engine: Engine, opName: BinaryOp, a: Strided, b: Strided, shape: readonly number[], out: F32): boolean {
+  const code = (BINARY_OPS as readonly string[]).indexOf(opName);
+  if (code < 0 || !(a.data instanceof Float32Array) || !(b.data instanceof Float32Array) || out.length < WASM_ELEMENTWISE) return false;
+  const c = collapse(shape, [a.strides, b.strides]);
+  if (c.shape.length > 2) return false;
+  let two = c.shape.length === 2;
+  let rows = two ? c.shape[0] : 1, cols = two ? c.shape[1] : c.shape[0];
+  // one flat run: cut it into rows of W (a power of two dividing it) so it can be split into units
+  let flatW = 0;
+  if (!two) for (let w = 8192; w >= 64 && flatW === 0; w /= 2) if (cols % w === 0 && cols > w) flatW = w;
+  if (flatW) { rows = cols / flatW; cols = flatW; }
+  const operand = (o: Strided, st: number[]) => (flatW
+    ? { data: o.data as F32, off: o.offset, row: st[0] * flatW, col: st[0] }
+    : { data: o.data as F32, off: o.offset, row: two ? st[0] : 0, col: two ? st[1] : st[0] });
+  two = two || flatW > 0;
+  const ops = [operand(a, c.strides[0]), operand(b, c.strides[1])];
+  if (ops.some((o) => (o.col !== 0 && o.col !== 1) || o.row < 0)) return false;
+  const spans = ops.map((o) => (rows - 1) * o.row + (cols - 1) * o.col + 1);
+  if (spans.some((sp) => sp > 2 * rows * cols)) return false;
+  scoped(engine, () => {
+    const D = RD.binary;
+    const at = ops.map((_, i) => engine.alloc(spans[i] * 4));
+    const outp = engine.alloc(rows * cols * 4), desc = engine.alloc(D.size * 4);
+    const i32 = engine.i32, f32 = engine.f32, d = desc >> 2;
+    // full contiguous operands move unit by unit; broadcast ones are staged whole now
+    const moved: Moved[] = [];
+    ops.forEach((o, i) => {
+      const view = o.data.subarray(o.off, o.off + spans[i]);
+      if (o.col === 1 && o.row === cols) moved.push({ js: view, at: at[i], width: cols });
+      else f32.set(view, at[i] >> 2);
+    });
+    i32[d + D.op] = code; i32[d + D.rows] = rows; i32[d + D.cols] = cols; i32[d + D.out] = outp;
+    i32[d + D.a] = at[0]; i32[d + D.aRow] = ops[0].row; i32[d + D.aCol] = ops[0].col;
+    i32[d + D.b] = at[1]; i32[d + D.bRow] = ops[1].row; i32[d + D.bCol] = ops[1].col;
+    runRows(engine, 'binary_rows', desc, D.per, rows, cols, moved, [{ js: out, at: outp, width: cols }]);
+  });
+  return true;
 }

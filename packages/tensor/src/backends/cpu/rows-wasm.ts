@@ -15,7 +15,11 @@ import { Body, F32, I32, V128, op, simd, type ModuleBuilder } from './wasm';
 
 export const THREADED_ROW_KERNELS = [
   'softmax_rows', 'softmax_bwd_rows', 'layernorm_rows', 'layernorm_bwd_rows', 'layernorm_bwd_cols', 'gelu', 'gelu_bwd',
+  'binary_rows',
 ] as const;
+
+/** Ops of `binary_rows`, by code. f32 +, −, ×, ÷ round exactly as JS does (double then float). */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 
 /** Descriptor words (index of the i32/f32 word at desc + 4·index) for each kernel. */
 export const RD = {
@@ -24,6 +28,8 @@ export const RD = {
   layerNorm: { x: 0, gamma: 1, beta: 2, out: 3, mean: 4, rstd: 5, rows: 6, C: 7, per: 8, eps: 9, size: 10 },
   layerNormBwd: { x: 0, gamma: 1, mean: 2, rstd: 3, dy: 4, dx: 5, dgamma: 6, dbeta: 7, rows: 8, C: 9, per: 10, size: 11 },
   gelu: { x: 0, dy: 1, out: 2, n: 3, per: 4, size: 5 },
+  // out[r, c] = a[r·aRow + c·aCol] op b[r·bRow + c·bCol]  (strides in floats; aCol, bCol ∈ {0, 1})
+  binary: { op: 0, a: 1, aRow: 2, aCol: 3, b: 4, bRow: 5, bCol: 6, out: 7, rows: 8, cols: 9, per: 10, size: 11 },
 } as const;
 
 const LOG2E = 1.4426950408889634;
@@ -391,4 +397,40 @@ export function emitRowKernels(mb: ModuleBuilder, relaxed: boolean): void {
       });
     });
   }
+
+  // binary_rows: one elementwise op over rows, each operand a full row, a broadcast row or a scalar per
+  // row (column stride 1 or 0). The 16 (op, aCol, bCol) combinations each get their own loop.
+  kernel(mb, 'binary_rows', relaxed, (f, e) => {
+    const D = RD.binary;
+    const [r0, r1, r, c, cols, code, aRow, bRow, ar, br, or] = Array.from({ length: 11 }, () => f.local(I32));
+    const [tmp, av, bv] = Array.from({ length: 3 }, () => f.local(V128));
+    e.range(U, D.rows, D.per, r0, r1);
+    e.word(D.cols); f.set(cols);
+    e.word(D.aRow); f.i32(2).emit(op.i32_shl).set(aRow);
+    e.word(D.bRow); f.i32(2).emit(op.i32_shl).set(bRow);
+    e.word(D.op); e.word(D.aCol); f.i32(2).emit(op.i32_shl).emit(op.i32_or); e.word(D.bCol); f.i32(3).emit(op.i32_shl).emit(op.i32_or).set(code);
+    const vops = [simd.f32x4_add, simd.f32x4_sub, simd.f32x4_mul, simd.f32x4_div];
+    for (let opi = 0; opi < 4; opi++) {
+      for (const aCol of [0, 1]) {
+        for (const bCol of [0, 1]) {
+          f.get(code).i32(opi | (aCol << 2) | (bCol << 3)).emit(op.i32_eq).if();
+          f.for(r, (g) => g.get(r0), (g) => g.get(r1), 1, () => {
+            e.word(D.a); f.get(r).get(aRow).emit(op.i32_mul).emit(op.i32_add).set(ar);
+            e.word(D.b); f.get(r).get(bRow).emit(op.i32_mul).emit(op.i32_add).set(br);
+            rowAddr(f, () => e.word(D.out), r, cols).set(or);
+            // a scalar operand is splatted once per row
+            if (!aCol) f.get(ar).vsplatLoad(0).set(av);
+            if (!bCol) f.get(br).vsplatLoad(0).set(bv);
+            e.cols(c, cols, (vec) => {
+              if (aCol) e.ld(vec, ar, c); else f.get(av);
+              if (bCol) e.ld(vec, br, c); else f.get(bv);
+              f.v(vops[opi]);
+              e.st(vec, or, c, tmp);
+            });
+          });
+          f.end();
+        }
+      }
+    }
+  });
 }
