@@ -8,7 +8,7 @@ import {
   Generator, Tensor, backendNames, cpuEngine, createCpuBackend, getBackend, ops, randn, registerBackend, withBackend, zeros,
 } from '../../index';
 import type { Backend } from '../../backend';
-import { runtimeSupport } from './features';
+import { chooseSimd, runtimeSupport } from './features';
 
 const rt = runtimeSupport();
 const paths: { name: string; create: () => Backend }[] = [
@@ -192,6 +192,13 @@ describe.each(paths.map((p) => p.name))('%s', (name) => {
       expectBitwise(new Tensor(b.v, [1000]), new Tensor(a.v, [1000]));
     }
   });
+});
+
+test('FPT_SIMD values select the path (falling back to what the runtime has)', () => {
+  expect(chooseSimd('off')).toBe('off');
+  expect(chooseSimd('simd')).toBe(rt.simd ? 'simd' : 'off');
+  expect(chooseSimd('relaxed')).toBe(rt.relaxed ? 'relaxed' : rt.simd ? 'simd' : 'off');
+  expect(chooseSimd(undefined)).toBe(chooseSimd('auto'));
 });
 
 describe('threads', () => {
