@@ -7,7 +7,8 @@ import { cpu1Bench, cpuBench, refBench } from './fpt';
 import { naiveJsBench } from './naive-js';
 import { tfjsWasmBench } from './tfjs-wasm';
 import { onnxruntimeBench } from './onnxruntime';
+import { gpujsBenches } from './gpujs';
 
-export const BACKENDS: BenchBackend[] = [refBench, cpuBench, cpu1Bench, tfjsWasmBench, onnxruntimeBench, naiveJsBench];
+export const BACKENDS: BenchBackend[] = [refBench, cpuBench, cpu1Bench, tfjsWasmBench, onnxruntimeBench, naiveJsBench, ...gpujsBenches];
 
 export type { BenchBackend, Prepared, BenchOps } from './types';

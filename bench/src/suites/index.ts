@@ -6,10 +6,12 @@ import type { Suite } from '../harness';
 import { matmulSuite } from './matmul';
 import { layernormSuite, softmaxSuite } from './rows';
 import { attentionSuite } from './attention';
+import { stepSuite } from './step';
 
 export const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
   softmax: softmaxSuite,
   layernorm: layernormSuite,
   attention: attentionSuite,
+  step: stepSuite,
 };
