@@ -84,7 +84,10 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
 
 A GPT-2 (the architecture of GPT-2 small, in packages/gpt2) pretrained by this project's own engine on
 English text, shipped as the default FPT backbone because real GPT-2 weights cannot be downloaded here.
-Every number below comes from the run's log, \`pretrain-log.jsonl\` beside this file (config: \`pretrain-config.json\`).
+${steps < config.maxSteps ? `**Training in progress: step ${steps} of ${config.maxSteps}.** The run's full state is in \`models/gpt2-nano-training\`; continue it with
+\`npx fpt pretrain packages/fpt/configs/pretrain-nano.json --run-dir models/gpt2-nano-training --resume\`, then re-export.
+
+` : ''}Every number below comes from the run's log, \`pretrain-log.jsonl\` beside this file (config: \`pretrain-config.json\`).
 
 | | |
 |---|---|
