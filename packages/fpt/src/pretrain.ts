@@ -15,7 +15,7 @@ import {
   GPT2, makeConfig, saveGPT2, generate, ByteTokenizer, openSafetensors, writeSafetensors, configJson,
   type GPT2Config, type WritableTensor,
 } from '@fpt-ts/gpt2';
-import { appendJsonl, truncateJsonl } from './runfiles';
+import { appendJsonl, truncateJsonl, StopConditions } from './runfiles';
 
 export interface PretrainConfig {
   name: string;
@@ -265,14 +265,9 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
   }
 
   const t0 = Date.now();
-  const startStep = step;
   const elapsed = () => elapsedBefore + (Date.now() - t0) / 1000;
   const save = () => saveState(stateFile, model, opts, { step, generator: dropoutRng.state(), config: c, elapsedSeconds: elapsed(), optimizerSteps: opts.map((o) => o.stepCount), paramSteps: opts.map((o) => o.stateDict().paramSteps) });
-  let stop: string | null = null;
-  const onSig = (s: string) => () => { stop = s; };
-  const handlers = { SIGINT: onSig('SIGINT'), SIGTERM: onSig('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT);
-  process.on('SIGTERM', handlers.SIGTERM);
+  const stops = new StopConditions(options, step);
 
   const evaluate = () => {
     const perCorpus = val.map((v) => ({ corpus: v.name, loss: validationLoss(model, v.windows) }));
@@ -316,17 +311,15 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
       if (step % c.evalEvery === 0 || step === c.maxSteps) evaluate();
       if (step % c.sampleEvery === 0 || step === c.maxSteps) sample();
       if (step % c.checkpointEvery === 0 || step === c.maxSteps) save();
-      await new Promise((r) => setImmediate(r));
-      const timeUp = options.timeLimitSeconds !== undefined && (Date.now() - t0) / 1000 >= options.timeLimitSeconds;
-      if (stop !== null || timeUp || (options.stopAfter !== undefined && step - startStep >= options.stopAfter)) {
+      const stop = await stops.check(step);
+      if (stop !== null) {
         if (step % c.checkpointEvery !== 0) save();
-        print(`stopped at step ${step}${stop ? ` (${stop})` : timeUp ? ' (time limit)' : ''}; state saved in ${stateFile}, continue with --resume`);
+        print(`stopped at step ${step} (${stop}); state saved in ${stateFile}, continue with --resume`);
         return { step, finished: false };
       }
     }
   } finally {
-    process.off('SIGINT', handlers.SIGINT);
-    process.off('SIGTERM', handlers.SIGTERM);
+    stops.dispose();
   }
   return { step, finished: true };
 }

@@ -31,3 +31,32 @@ export function truncateJsonl(file: string, step: number): void {
   const kept = readJsonl<{ step?: number }>(file).filter((e) => e.step === undefined || e.step <= step);
   writeAtomic(file, kept.map((e) => JSON.stringify(e) + '\n').join(''));
 }
+
+/**
+ * When a training loop should stop (and checkpoint): on SIGINT/SIGTERM, after a time limit, or after a
+ * number of steps of this invocation. `check` yields to the event loop first so signal handlers can run.
+ */
+export class StopConditions {
+  private signal: string | null = null;
+  private readonly t0 = Date.now();
+  private readonly handler = (sig: NodeJS.Signals) => { this.signal = sig; };
+
+  constructor(private readonly limits: { timeLimitSeconds?: number; stopAfter?: number }, readonly startStep: number) {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+
+  /** The reason to stop after `step`, or null to go on. */
+  async check(step: number): Promise<string | null> {
+    await new Promise((r) => setImmediate(r));
+    if (this.signal !== null) return this.signal;
+    if (this.limits.timeLimitSeconds !== undefined && (Date.now() - this.t0) / 1000 >= this.limits.timeLimitSeconds) return 'time limit';
+    if (this.limits.stopAfter !== undefined && step - this.startStep >= this.limits.stopAfter) return 'step limit';
+    return null;
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
+}

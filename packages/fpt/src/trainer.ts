@@ -19,7 +19,7 @@ import { FPT } from './model';
 import { LayerNormLSTM } from './lstm';
 import type { ExperimentConfig } from './experiment';
 import { defaultModelDir, dataDir } from './paths';
-import { writeAtomic, appendJsonl as appendTo, truncateJsonl } from './runfiles';
+import { writeAtomic, appendJsonl as appendTo, truncateJsonl, StopConditions } from './runfiles';
 
 const defaultPrint = (line: string) => console.log(line);
 
@@ -220,14 +220,8 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
   const appendLog = (entry: Record<string, unknown>) => appendTo(logFile, entry);
   const checkpoint = () => saveCheckpoint(ckptFile, model, opt, { step, generator: generator.state(), config, elapsedSeconds: elapsedBefore + (Date.now() - t0) / 1000 });
 
-  let stopSignal: string | null = null;
-  const onSignal = (sig: string) => () => { stopSignal = sig; };
-  const handlers = { SIGINT: onSignal('SIGINT'), SIGTERM: onSignal('SIGTERM') };
-  process.on('SIGINT', handlers.SIGINT);
-  process.on('SIGTERM', handlers.SIGTERM);
-
   const t0 = Date.now();
-  const startStep = step;
+  const stops = new StopConditions(options, step);
   const progress = new Progress(config.steps, print);
   const { batchSize, gradAccum } = config.optim;
   let lastLoss = NaN;
@@ -261,7 +255,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
         const secs = (Date.now() - window.t) / 1000;
         const entry = { step, loss: window.loss / window.steps, acc: window.correct / window.labels, tokensPerSec: window.tokens / secs, time: elapsedBefore + (Date.now() - t0) / 1000 };
         appendLog({ kind: 'train', ...entry });
-        progress.update(step, entry.loss, entry.acc, entry.tokensPerSec, (Date.now() - t0) / 1000 / (step - startStep));
+        progress.update(step, entry.loss, entry.acc, entry.tokensPerSec, (Date.now() - t0) / 1000 / (step - stops.startStep));
         window = { loss: 0, correct: 0, labels: 0, tokens: 0, steps: 0, t: Date.now() };
       }
       if (config.evalBatches > 0 && step % config.evalEvery === 0) {
@@ -271,11 +265,10 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
       }
       if (step % config.checkpointEvery === 0 || step === config.steps) checkpoint();
 
-      await new Promise((r) => setImmediate(r)); // let SIGINT/SIGTERM handlers run
-      const timeUp = options.timeLimitSeconds !== undefined && (Date.now() - t0) / 1000 >= options.timeLimitSeconds;
-      if (stopSignal !== null || timeUp || (options.stopAfter !== undefined && step - startStep >= options.stopAfter)) {
+      const stop = await stops.check(step);
+      if (stop !== null) {
         if (step % config.checkpointEvery !== 0) checkpoint();
-        progress.note(`stopped at step ${step}${stopSignal ? ` (${stopSignal})` : timeUp ? ' (time limit)' : ''}; checkpoint saved, continue with --resume`);
+        progress.note(`stopped at step ${step} (${stop}); checkpoint saved, continue with --resume`);
         return { step, finished: false, lastLoss };
       }
     }
@@ -285,8 +278,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
     }
     throw e;
   } finally {
-    process.off('SIGINT', handlers.SIGINT);
-    process.off('SIGTERM', handlers.SIGTERM);
+    stops.dispose();
     progress.done();
   }
 
