@@ -15,7 +15,7 @@ import {
   GPT2, makeConfig, saveGPT2, generate, ByteTokenizer, openSafetensors, writeSafetensors, configJson,
   type GPT2Config, type WritableTensor,
 } from '@fpt-ts/gpt2';
-import { appendJsonl, truncateJsonl, StopConditions } from './runfiles';
+import { appendJsonl, truncateJsonl, StopConditions, readCheckedTensor, float32Data } from './runfiles';
 
 export interface PretrainConfig {
   name: string;
@@ -169,13 +169,12 @@ interface PretrainMeta {
 
 function saveState(file: string, model: GPT2, opts: AdamW[], meta: PretrainMeta): void {
   const tensors = new Map<string, WritableTensor>();
-  const f32 = (t: Tensor) => t.astype('float32').contiguous().data as Float32Array;
-  for (const [name, p] of model.namedParameters()) tensors.set(`param.${name}`, { dtype: 'F32', shape: p.shape, data: f32(p.data) });
+  for (const [name, p] of model.namedParameters()) tensors.set(`param.${name}`, { dtype: 'F32', shape: p.shape, data: float32Data(p.data) });
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
   opts.forEach((opt, g) => {
     const st = opt.stateDict();
     opt.params.forEach((p, i) => {
-      for (const [k, t] of Object.entries(st.buffers[i])) tensors.set(`opt${g}.${k}.${names.get(p)}`, { dtype: 'F32', shape: t.shape, data: f32(t) });
+      for (const [k, t] of Object.entries(st.buffers[i])) tensors.set(`opt${g}.${k}.${names.get(p)}`, { dtype: 'F32', shape: t.shape, data: float32Data(t) });
     });
   });
   writeSafetensors(file, tensors, { fpt_pretrain: JSON.stringify(meta), config_json: configJson(model.config) });
@@ -185,12 +184,7 @@ function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
   const f = openSafetensors(file);
   if (f.metadata.fpt_pretrain === undefined) throw new Error(`${file}: not a pretraining checkpoint (no fpt_pretrain metadata)`);
   const meta = JSON.parse(f.metadata.fpt_pretrain) as PretrainMeta;
-  const read = (key: string, shape: readonly number[]) => {
-    if (!f.has(key)) throw new Error(`${file}: missing tensor '${key}'`);
-    const t = f.get(key);
-    if (t.shape.join(',') !== shape.join(',')) throw new Error(`${file}: '${key}' has shape [${t.shape}], expected [${shape}]`);
-    return new Tensor(t.data, t.shape);
-  };
+  const read = (key: string, shape: readonly number[]) => readCheckedTensor(f, key, shape);
   for (const [name, p] of model.namedParameters()) p.data = read(`param.${name}`, p.shape);
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
   opts.forEach((opt, g) => {

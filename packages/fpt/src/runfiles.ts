@@ -1,5 +1,7 @@
 /** Files of a run directory: atomic writes and the JSONL log. */
 import * as fs from 'fs';
+import { Tensor } from '@fpt-ts/tensor';
+import type { SafetensorsFile } from '@fpt-ts/gpt2';
 
 /** Write via a temporary file and rename, so a reader never sees half a file. */
 export function writeAtomic(file: string, text: string): void {
@@ -59,4 +61,17 @@ export class StopConditions {
     process.off('SIGINT', this.handler);
     process.off('SIGTERM', this.handler);
   }
+}
+
+/** A checkpoint tensor that must exist with the given shape; errors name the file and the key. */
+export function readCheckedTensor(f: SafetensorsFile, key: string, shape: readonly number[]): Tensor {
+  if (!f.has(key)) throw new Error(`checkpoint ${f.path}: missing tensor '${key}'`);
+  const t = f.get(key);
+  if (t.shape.join(',') !== shape.join(',')) throw new Error(`checkpoint ${f.path}: '${key}' has shape [${t.shape}], expected [${shape}]`);
+  return new Tensor(t.data, t.shape);
+}
+
+/** A tensor's values as a contiguous Float32Array, for writing a checkpoint. */
+export function float32Data(t: Tensor): Float32Array {
+  return t.astype('float32').contiguous().data as Float32Array;
 }

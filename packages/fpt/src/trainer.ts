@@ -19,7 +19,7 @@ import { FPT } from './model';
 import { LayerNormLSTM } from './lstm';
 import type { ExperimentConfig } from './experiment';
 import { defaultModelDir, dataDir } from './paths';
-import { writeAtomic, appendJsonl as appendTo, truncateJsonl, StopConditions } from './runfiles';
+import { writeAtomic, appendJsonl as appendTo, truncateJsonl, StopConditions, readCheckedTensor, float32Data } from './runfiles';
 
 const defaultPrint = (line: string) => console.log(line);
 
@@ -99,9 +99,8 @@ export function saveCheckpoint(file: string, model: FPT, opt: Adam, meta: Checkp
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
   opt.params.forEach((p, i) => {
     const name = names.get(p)!;
-    const f32 = (t: Tensor) => t.astype('float32').contiguous().data as Float32Array;
-    tensors.set(`param.${name}`, { dtype: 'F32', shape: p.shape, data: f32(p.data) });
-    for (const [k, t] of Object.entries(state.buffers[i])) tensors.set(`adam.${k}.${name}`, { dtype: 'F32', shape: t.shape, data: f32(t) });
+    tensors.set(`param.${name}`, { dtype: 'F32', shape: p.shape, data: float32Data(p.data) });
+    for (const [k, t] of Object.entries(state.buffers[i])) tensors.set(`adam.${k}.${name}`, { dtype: 'F32', shape: t.shape, data: float32Data(t) });
   });
   writeSafetensors(file, tensors, { fpt: JSON.stringify({ ...meta, optimizerStep: state.step, paramSteps: state.paramSteps }) });
 }
@@ -122,12 +121,7 @@ export function loadCheckpoint(file: string, model: FPT, opt: Adam, config: Expe
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
   const buffers = opt.params.map((p) => {
     const name = names.get(p)!;
-    const read = (key: string) => {
-      if (!f.has(key)) throw new Error(`checkpoint ${file}: missing tensor '${key}'`);
-      const t = f.get(key);
-      if (t.shape.join(',') !== p.shape.join(',')) throw new Error(`checkpoint ${file}: '${key}' has shape [${t.shape}], expected [${p.shape}]`);
-      return new Tensor(t.data, t.shape);
-    };
+    const read = (key: string) => readCheckedTensor(f, key, p.shape);
     p.data = read(`param.${name}`);
     const b: Record<string, Tensor> = {};
     if (f.has(`adam.m.${name}`)) { b.m = read(`adam.m.${name}`); b.v = read(`adam.v.${name}`); }
