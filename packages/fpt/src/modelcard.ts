@@ -55,6 +55,7 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
   const vals = log.filter((e) => e.kind === 'val');
   const trains = log.filter((e) => e.kind === 'train');
   const samples = log.filter((e) => e.kind === 'sample');
+  const changes = log.filter((e) => e.kind === 'config-change') as (LogEntry & { changes: Record<string, [unknown, unknown]> })[];
   if (vals.length === 0) throw new Error(`${runDir}/log.jsonl has no validation entries yet`);
   const first = vals[0], last = vals[vals.length - 1];
   const steps = last.step ?? 0;
@@ -97,7 +98,7 @@ ${steps < config.maxSteps ? `**Training in progress: step ${steps} of ${config.m
 | parameters | ${start?.params?.toLocaleString('en-US') ?? '?'} |
 | data | ${config.corpora.map((c) => path.basename(c)).join(', ')} (../shared/data/text-corpora); ${(start?.trainBytes ?? 0).toLocaleString('en-US')} training bytes; the last ${100 * config.valFraction}% of every corpus held out |
 | optimizer | AdamW (β ${config.betas.join(', ')}, weight decay ${config.weightDecay} on matrices), lr ${config.lr} → ${config.minLr} (warmup ${config.warmupSteps}, cosine to step ${config.maxSteps}), clip ${config.clip}, batch ${config.batchSize} x ${config.seqLen} |
-| steps / tokens seen | ${steps.toLocaleString('en-US')} / ${tokensSeen.toLocaleString('en-US')} |
+${changes.map((e) => `| changed on resume at step ${e.step} | ${Object.entries(e.changes).map(([k, [a, b]]) => `${k} ${JSON.stringify(a)} → ${JSON.stringify(b)}`).join(', ')} |\n`).join('')}| steps / tokens seen | ${steps.toLocaleString('en-US')} / ${tokensSeen.toLocaleString('en-US')} |
 | wall time | ${hours.toFixed(2)} h on 2 CPU cores (backend ${start?.backend ?? '?'}), ${tokPerSec.toFixed(0)} tokens/s over the last logged steps |
 
 ## Validation (held-out text, nats per byte; bits per byte = nats / ln 2)

@@ -180,10 +180,15 @@ function saveState(file: string, model: GPT2, opts: AdamW[], meta: PretrainMeta)
   writeSafetensors(file, tensors, { fpt_pretrain: JSON.stringify(meta), config_json: configJson(model.config) });
 }
 
-function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
+function readMeta(file: string): PretrainMeta {
   const f = openSafetensors(file);
   if (f.metadata.fpt_pretrain === undefined) throw new Error(`${file}: not a pretraining checkpoint (no fpt_pretrain metadata)`);
-  const meta = JSON.parse(f.metadata.fpt_pretrain) as PretrainMeta;
+  return JSON.parse(f.metadata.fpt_pretrain) as PretrainMeta;
+}
+
+function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
+  const f = openSafetensors(file);
+  const meta = readMeta(file);
   const read = (key: string, shape: readonly number[]) => readCheckedTensor(f, key, shape);
   for (const [name, p] of model.namedParameters()) p.data = read(`param.${name}`, p.shape);
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
@@ -209,6 +214,35 @@ export interface PretrainOptions {
   /** Stop (with a checkpoint) once this many seconds have passed in this invocation. */
   timeLimitSeconds?: number;
   print?: (line: string) => void;
+}
+
+/**
+ * Keys whose change would make a resumed run something other than the continuation of the checkpointed
+ * one (another model, other data, other batches): refused on --resume.
+ */
+const FIXED_ON_RESUME = ['name', 'corpora', 'valFraction', 'model', 'dropout', 'batchSize', 'seqLen', 'seed', 'evalBatches'] as const;
+
+/**
+ * The keys that differ between the checkpoint's config and the one given on --resume, as
+ * { key: [before, after] }. Schedule and cadence (maxSteps, lr, minLr, warmupSteps, evalEvery, …) may
+ * change, and the caller records that in the log; a FIXED_ON_RESUME key may not.
+ */
+export function configChanges(saved: PretrainConfig, given: PretrainConfig, file: string): Record<string, [unknown, unknown]> {
+  const changes: Record<string, [unknown, unknown]> = {};
+  const keys = new Set([...Object.keys(saved), ...Object.keys(given)]) as Set<keyof PretrainConfig>;
+  for (const k of keys) {
+    if (k.startsWith('_')) continue; // comments
+    const a = saved[k], b = given[k];
+    if (JSON.stringify(a) !== JSON.stringify(b)) changes[k] = [a, b];
+  }
+  const fixed = FIXED_ON_RESUME.filter((k) => k in changes);
+  if (fixed.length > 0) {
+    throw new Error(
+      `${file} was trained with a different ${fixed.join(', ')} (${fixed.map((k) => `${k}: ${JSON.stringify(changes[k][0])} there, ${JSON.stringify(changes[k][1])} now`).join('; ')}); ` +
+        'resuming would not continue that run: use its config, or start a new --run-dir',
+    );
+  }
+  return changes;
 }
 
 export function buildPretrainModel(c: PretrainConfig): GPT2 {
@@ -244,12 +278,18 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
 
   let step = 0, elapsedBefore = 0;
   if (options.resume && fs.existsSync(stateFile)) {
+    const changes = configChanges(readMeta(stateFile).config, c, stateFile); // before any tensor is read
     const meta = loadState(stateFile, model, opts);
     step = meta.step;
     elapsedBefore = meta.elapsedSeconds;
     dropoutRng.setState(meta.generator);
     truncateJsonl(logFile, step);
     print(`resumed ${runDir} at step ${step} (${(elapsedBefore / 3600).toFixed(2)} h of training so far)`);
+    if (Object.keys(changes).length > 0) {
+      appendJsonl(logFile, { kind: 'config-change', step, changes });
+      fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(c, null, 2) + '\n');
+      print(`config changed at step ${step}: ${Object.entries(changes).map(([k, [a, b]]) => `${k} ${JSON.stringify(a)} -> ${JSON.stringify(b)}`).join(', ')}`);
+    }
   } else {
     if (fs.existsSync(stateFile)) throw new Error(`${runDir} already holds a pretraining run; pass --resume or choose another --run-dir`);
     fs.writeFileSync(logFile, '');
