@@ -9,11 +9,12 @@ import { BACKENDS } from './backends';
 import { reporter, type Options, type SuiteContext } from './harness';
 import { SUITES } from './suites';
 
-function parse(argv: string[]): { suites: string[]; options: Options } {
+function parse(argv: string[]): { suites: string[]; options: Options; help?: boolean } {
   const options: Options = { quick: false, json: null, only: null };
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--help' || a === '-h') return { suites: [], options, help: true };
     if (a === '--quick') options.quick = true;
     else if (a === '--json') options.json = argv[++i] ?? null;
     else if (a === '--only') options.only = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -25,9 +26,22 @@ function parse(argv: string[]): { suites: string[]; options: Options } {
 }
 
 async function main(): Promise<void> {
-  const { suites, options } = parse(process.argv.slice(2));
-  if (suites.length === 0 || suites.some((s) => !(s in SUITES))) {
-    console.error(`usage: npm run bench -- <${Object.keys(SUITES).join('|')}|all>[,…] [--json FILE] [--quick] [--only backend,…]`);
+  const { suites, options, help } = parse(process.argv.slice(2));
+  const usage = [
+    `usage: npm run bench -- <${Object.keys(SUITES).join('|')}|all>[,…] [--json FILE] [--quick] [--only backend,…]`,
+    '',
+    'Each case is validated against a float64 reference before it is timed (benchmark.js), then printed as',
+    'suite, backend, shape, median ms and GFLOP/s; --json appends the same rows as JSON lines.',
+    `backends: ${BACKENDS.map((b) => b.name).join(', ')} (an anchor that is not installed is skipped)`,
+  ].join('\n');
+  if (help) {
+    console.log(usage);
+    return;
+  }
+  const unknown = suites.filter((s) => !(s in SUITES));
+  if (suites.length === 0 || unknown.length > 0) {
+    if (unknown.length > 0) console.error(`unknown suite ${unknown.join(', ')}`);
+    console.error(usage);
     process.exitCode = 2;
     return;
   }
