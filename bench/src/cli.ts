@@ -1,5 +1,6 @@
 /**
  * npm run bench -- <suite>[,<suite>…|all] [--json FILE] [--quick] [--only cpu,tfjs-wasm,…]
+ * npm run bench -- --report FILE
  *
  * Runs each case on every available backend (bench/src/backends), validating before timing, and prints one
  * line per case: suite, backend, shape, median ms, GFLOP/s. --json appends the same as JSON lines.
@@ -8,13 +9,15 @@ import * as os from 'os';
 import { BACKENDS } from './backends';
 import { reporter, type Options, type SuiteContext } from './harness';
 import { SUITES } from './suites';
+import { report } from './report';
 
-function parse(argv: string[]): { suites: string[]; options: Options; help?: boolean } {
+function parse(argv: string[]): { suites: string[]; options: Options; help?: boolean; report?: string } {
   const options: Options = { quick: false, json: null, only: null };
   const suites: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') return { suites: [], options, help: true };
+    if (a === '--report') return { suites: [], options, report: argv[i + 1] ?? '' };
     if (a === '--quick') options.quick = true;
     else if (a === '--json') options.json = argv[++i] ?? null;
     else if (a === '--only') options.only = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -26,9 +29,10 @@ function parse(argv: string[]): { suites: string[]; options: Options; help?: boo
 }
 
 async function main(): Promise<void> {
-  const { suites, options, help } = parse(process.argv.slice(2));
+  const { suites, options, help, report: reportFile } = parse(process.argv.slice(2));
   const usage = [
     `usage: npm run bench -- <${Object.keys(SUITES).join('|')}|all>[,…] [--json FILE] [--quick] [--only backend,…]`,
+    '       npm run bench -- --report FILE      (Markdown tables of a --json results file)',
     '',
     'Each case is validated against a float64 reference before it is timed (benchmark.js), then printed as',
     'suite, backend, shape, median ms and GFLOP/s; --json appends the same rows as JSON lines.',
@@ -36,6 +40,11 @@ async function main(): Promise<void> {
   ].join('\n');
   if (help) {
     console.log(usage);
+    return;
+  }
+  if (reportFile !== undefined) {
+    if (!reportFile) throw new Error('--report needs a results FILE (written by --json)');
+    process.stdout.write(report(reportFile));
     return;
   }
   const unknown = suites.filter((s) => !(s in SUITES));
