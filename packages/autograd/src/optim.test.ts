@@ -272,6 +272,14 @@ describe('clipGradNorm', () => {
   });
 });
 
+describe('optimizer parameters', () => {
+  test('a parameter listed twice is refused (it would be stepped twice)', () => {
+    const a = new Parameter(f64([1, 2]), { name: 'h.0.ln_1.weight' }), b = new Parameter(f64([3]));
+    expect(() => new Adam([a, b, a])).toThrow('optimizer: parameter h.0.ln_1.weight (#0 and #2, shape [2]) is listed twice');
+    expect(() => new SGD([b, b], 0.1)).toThrow('(#0 and #1, shape [1]) is listed twice');
+  });
+});
+
 describe('optimizer state', () => {
   test.each([
     ['SGD', (ps: Parameter[]) => new SGD(ps, 0.05, { momentum: 0.9, nesterov: true })],

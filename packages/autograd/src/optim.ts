@@ -24,7 +24,14 @@ export abstract class Optimizer {
   protected paramSteps: number[];
 
   constructor(params: Iterable<Parameter>, public lr: number) {
-    this.params = [...params].filter((p) => p.requiresGrad);
+    const all = [...params];
+    const seen = new Map<Parameter, number>();
+    all.forEach((p, i) => {
+      // the same parameter twice would be updated twice per step: refused (PyTorch warns of it)
+      if (seen.has(p)) throw new Error(`optimizer: parameter ${p.name ?? ''} (#${seen.get(p)} and #${i}, shape [${p.shape.join(',')}]) is listed twice`);
+      seen.set(p, i);
+    });
+    this.params = all.filter((p) => p.requiresGrad);
     this.buffers = this.params.map(() => ({}));
     this.paramSteps = this.params.map(() => 0);
   }

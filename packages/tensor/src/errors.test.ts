@@ -124,7 +124,9 @@ describe('axis and index errors', () => {
     expect(() => t.slice(0, 0, 3, 0)).toThrow('slice: step must be a positive integer, got 0');
     expect(() => t.slice(0, 0, 3, -1)).toThrow('slice: step must be a positive integer, got -1');
     expect(() => t.narrow(1, 2, 3)).toThrow('narrow: [2, 5) out of range for dim 1 of size 3 (shape [3,3])');
-    expect(() => t.narrow(0, -1, 1)).toThrow('narrow: [-1, 0) out of range for dim 0 of size 3 (shape [3,3])');
+    expect(() => t.narrow(0, -1, 2)).toThrow('narrow: [-1, 1) out of range for dim 0 of size 3 (shape [3,3])');
+    expect(() => t.narrow(0, -4, 1)).toThrow('narrow: [-4, -3) out of range for dim 0 of size 3 (shape [3,3])');
+    expect(() => t.narrow(0, 0.5, 1)).toThrow('narrow: [0.5, 1.5) out of range');
     expect(() => t.select(0, 3)).toThrow('select: index 3 out of range for dim 0 of size 3');
     expect(() => t.select(1, -4)).toThrow('select: index -4 out of range for dim 1 of size 3');
   });

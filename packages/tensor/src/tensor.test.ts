@@ -252,6 +252,7 @@ describe('views share storage', () => {
     const t = iota(3, 4);
     expect(t.narrow(1, 1, 2).toArray()).toEqual([[1, 2], [5, 6], [9, 10]]);
     expect(t.narrow(0, 3, 0).shape).toEqual([0, 4]);
+    expect(t.narrow(1, -2, 2).toArray()).toEqual([[2, 3], [6, 7], [10, 11]]); // negative start counts from the end, as torch.narrow
     expect(t.select(0, 1).toArray()).toEqual([4, 5, 6, 7]);
     expect(t.select(1, -1).toArray()).toEqual([3, 7, 11]);
     expect(t.select(1, 2).data).toBe(t.data);

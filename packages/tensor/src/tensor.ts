@@ -191,13 +191,14 @@ export class Tensor {
     return new Tensor(this.data, shape, strides, this.offset + (len > 0 ? s * this.strides[ax] : 0));
   }
 
-  /** `length` elements from `start` along `axis` (PyTorch's narrow), bounds checked. */
+  /** `length` elements from `start` along `axis` (PyTorch's narrow: a negative start counts from the end), bounds checked. */
   narrow(axis: number, start: number, length: number): Tensor {
     const ax = normAxis('narrow', axis, this.ndim);
-    if (start < 0 || length < 0 || start + length > this.shape[ax]) {
+    const s = start < 0 ? start + this.shape[ax] : start;
+    if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > this.shape[ax]) {
       throw new Error(`narrow: [${start}, ${start + length}) out of range for dim ${ax} of size ${this.shape[ax]} (shape ${fmt(this.shape)})`);
     }
-    return this.slice(ax, start, start + length);
+    return this.slice(ax, s, s + length);
   }
 
   /** Index one position along an axis, removing it. */
