@@ -47,6 +47,11 @@ export function lineChartSvg(series: { name: string; color: string; points: [num
   return out.join('\n') + '\n';
 }
 
+/** 24.3M → "24.3 Mflop". */
+function fmtM(flops: number): string {
+  return `${(flops / 1e6).toFixed(1)} Mflop`;
+}
+
 /** Write MODEL.md and val-curve.svg into `outDir` from the pretraining run in `runDir`. */
 export function writeModelCard(runDir: string, outDir: string, dataDirectory: string): string {
   const config = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as PretrainConfig;
@@ -61,8 +66,14 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
   const steps = last.step ?? 0;
   const tokensSeen = steps * config.batchSize * config.seqLen;
   const hours = (last.time ?? 0) / 3600;
-  const recent = trains.slice(-20);
-  const tokPerSec = recent.reduce((s, e) => s + (e.tokensPerSec ?? 0), 0) / Math.max(recent.length, 1);
+  // the median over every logged window up to the card's step: the machine is shared, single windows vary
+  const rates = trains.filter((e) => (e.step ?? 0) <= steps).map((e) => e.tokensPerSec ?? 0).sort((a, b) => a - b);
+  const tokPerSec = rates.length ? rates[Math.floor(rates.length / 2)] : 0;
+
+  const m = config.model;
+  const nParams = start?.params ?? 0;
+  const flopsPerToken = 6 * nParams + 12 * (m.n_layer ?? 0) * (m.n_embd ?? 0) * config.seqLen;
+  const gpt2SmallFlops = 6 * 124e6 + 12 * 12 * 768 * 1024;
 
   const corpora = loadCorpora(dataDirectory, config.corpora, config.valFraction);
   const baseline = ngramBaselines(joinWithEot(corpora.map((c) => c.train)), joinWithEot(corpora.map((c) => c.val)));
@@ -80,7 +91,6 @@ export function writeModelCard(runDir: string, outDir: string, dataDirectory: st
   );
   writeAtomic(path.join(outDir, 'val-curve.svg'), svg);
 
-  const m = config.model;
   const card = `# GPT-2-nano
 
 A GPT-2 (the architecture of GPT-2 small, in packages/gpt2) pretrained by this project's own engine on
@@ -99,7 +109,20 @@ ${steps < config.maxSteps ? `**Training in progress: step ${steps} of ${config.m
 | data | ${config.corpora.map((c) => path.basename(c)).join(', ')} (../shared/data/text-corpora); ${(start?.trainBytes ?? 0).toLocaleString('en-US')} training bytes; the last ${100 * config.valFraction}% of every corpus held out |
 | optimizer | AdamW (β ${config.betas.join(', ')}, weight decay ${config.weightDecay} on matrices), lr ${config.lr} → ${config.minLr} (warmup ${config.warmupSteps}, cosine to step ${config.maxSteps}), clip ${config.clip}, batch ${config.batchSize} x ${config.seqLen} |
 ${changes.map((e) => `| changed on resume at step ${e.step} | ${Object.entries(e.changes).map(([k, [a, b]]) => `${k} ${JSON.stringify(a)} → ${JSON.stringify(b)}`).join(', ')} |\n`).join('')}| steps / tokens seen | ${steps.toLocaleString('en-US')} / ${tokensSeen.toLocaleString('en-US')} |
-| wall time | ${hours.toFixed(2)} h on 2 CPU cores (backend ${start?.backend ?? '?'}), ${tokPerSec.toFixed(0)} tokens/s over the last logged steps |
+| wall time | ${hours.toFixed(2)} h on 2 CPU cores (backend ${start?.backend ?? '?'}), median ${tokPerSec.toFixed(0)} tokens/s over the logged steps |
+
+## Why this size
+
+Training cost per token is about 6·N + 12·L·C·T flops (N parameters, L layers, width C, context T; the
+estimate of nanoGPT's \`estimate_mfu\`): ${fmtM(flopsPerToken)} here. At the measured ${tokPerSec.toFixed(0)} tokens/s the
+engine sustains ${(flopsPerToken * tokPerSec / 1e9).toFixed(1)} GFLOP/s of model flops on the 2 cores (shared with other work), and the
+${steps.toLocaleString('en-US')} steps (${(tokensSeen / 1e6).toFixed(1)}M tokens) took ${hours.toFixed(1)} h. GPT-2 small's shape (124M parameters, 12 × 768, T = 1024)
+costs ${fmtM(gpt2SmallFlops)} per token, ${(gpt2SmallFlops / flopsPerToken).toFixed(0)}× more: in the same hours it would see ${((tokensSeen * flopsPerToken) / gpt2SmallFlops / 1e6).toFixed(2)}M tokens,
+too few to learn English. Bytes as tokens keep the embedding and the LM head (tied) at 257 × ${m.n_embd}
+(${((257 * (m.n_embd ?? 0)) / Math.max(start?.params ?? 1, 1) * 100).toFixed(0)}% of the parameters); GPT-2's 50,257-token BPE would need ${((50257 * (m.n_embd ?? 0)) / 1e6).toFixed(1)}M parameters there, more
+than the ${m.n_layer} blocks together, and its softmax over 50,257 logits would dominate every step. Windows of ${config.seqLen}
+bytes keep attention cheap while training; the ${m.n_positions} position embeddings are there so every FPT task's
+sequence fits (positions past ${config.seqLen} are trained by FPT itself, which fine-tunes them).
 
 ## Validation (held-out text, nats per byte; bits per byte = nats / ln 2)
 
