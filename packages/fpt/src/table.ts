@@ -59,7 +59,7 @@ export function renderTable(runsDir: string, tasks: readonly TaskName[], variant
     const cells = tasks.map((t) => {
       const m = readMetrics(path.join(runsDir, `${t}.${v}`));
       if (m === null) return `– / ${PAPER[v][t]}`;
-      notes.push(`${t}.${v}: ${Number(m.correct.toFixed(1))}/${m.total} on ${m.split}${m.excluded ? ` (${m.excluded} excluded, counted wrong)` : ''}, ${m.steps} steps, ${(m.wallSeconds / 3600).toFixed(2)} h on ${m.backend}`);
+      notes.push(`${t}.${v}: ${Number(m.correct.toFixed(1))}/${m.total} on ${m.split}${m.excluded ? ` (${m.excluded} excluded, counted wrong)` : ''}, ${m.steps} steps, ${(m.wallSeconds / 3600).toFixed(2)} h on ${m.backend}${m.backbone ? `; backbone ${m.backbone}` : ''}`);
       return `**${(100 * m.accuracy).toFixed(1)}** / ${PAPER[v][t]}`;
     });
     lines.push(`| ${VARIANT_TITLES[v]} | ${cells.join(' | ')} |`);

@@ -5,7 +5,7 @@ import { Tensor } from '@fpt-ts/tensor';
 import { Adam, clipGradNorm, noGrad } from '@fpt-ts/autograd';
 import { loadGPT2, readSafetensors, openSafetensors } from '@fpt-ts/gpt2';
 import { resolveConfig, applyOverrides, type ExperimentConfig } from './experiment';
-import { train, buildTask, buildModel, CHECKPOINT_FILE } from './trainer';
+import { train, buildTask, buildModel, describeBackbone, CHECKPOINT_FILE } from './trainer';
 import { FPT } from './model';
 import { compare } from './parity';
 import { repoRoot } from './paths';
@@ -35,6 +35,12 @@ function paramsOf(model: FPT): Map<string, Float32Array> {
 }
 
 (haveFixture ? describe : describe.skip)('trainer', () => {
+  test('the run records which backbone weights it started from', () => {
+    const digest = require('crypto').createHash('sha256').update(fs.readFileSync(path.join(fixtureDir, 'model.safetensors'))).digest('hex').slice(0, 12);
+    expect(describeBackbone(xorConfig())).toContain(`sha256 ${digest}`);
+    expect(describeBackbone(xorConfig(['model.pretrained=false']))).toMatch(/^random init of .*gpt2-tiny-a's configuration \(seed 0\)$/);
+  });
+
   test('the HF fixture FPT step and three Adam steps through packages/fpt', () => {
     const ref = readSafetensors(path.join(fixtureDir, 'reference.safetensors'));
     const t = (n: string) => new Tensor(ref.get(n)!.data, ref.get(n)!.shape);

@@ -11,6 +11,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { createHash } from 'crypto';
 import { Tensor, Generator, ops, getBackend, type GeneratorState } from '@fpt-ts/tensor';
 import { Adam, clipGradNorm, noGrad, type Variable } from '@fpt-ts/autograd';
 import { GPT2, readConfig, readStateDict, openSafetensors, openSafetensorsDir, writeSafetensors, makeConfig, type WritableTensor } from '@fpt-ts/gpt2';
@@ -18,7 +19,7 @@ import { createTask, type Batch, type Task, type TaskName } from '@fpt-ts/tasks'
 import { FPT } from './model';
 import { LayerNormLSTM } from './lstm';
 import type { ExperimentConfig } from './experiment';
-import { defaultModelDir, dataDir } from './paths';
+import { defaultModelDir, dataDir, repoRoot } from './paths';
 import { writeAtomic, appendJsonl as appendTo, truncateJsonl, StopConditions, readCheckedTensor, float32Data } from './runfiles';
 
 const defaultPrint = (line: string) => console.log(line);
@@ -180,6 +181,24 @@ export interface FinalMetrics {
   steps: number;
   backend: string;
   wallSeconds: number;
+  /** Which backbone weights the run started from (see describeBackbone). */
+  backbone?: string;
+}
+
+/**
+ * The backbone a config starts from, for the record: the checkpoint directory with the step its
+ * safetensors metadata names and a hash of its weights, or the random init of its configuration.
+ */
+export function describeBackbone(config: ExperimentConfig): string {
+  if (config.model.backbone === 'lstm') return `LSTM (random init, seed ${config.seed})`;
+  const dir = config.model.checkpoint ?? defaultModelDir();
+  const shown = path.relative(repoRoot(), path.resolve(dir)).startsWith('..') ? dir : path.relative(repoRoot(), path.resolve(dir));
+  if (!config.model.pretrained) return `random init of ${shown}'s configuration (seed ${config.seed})`;
+  const file = path.join(dir, 'model.safetensors');
+  if (!fs.existsSync(file)) return shown; // sharded or other layout: the directory alone
+  const meta = openSafetensors(file).metadata;
+  const hash = createHash('sha256').update(fs.readFileSync(file)).digest('hex').slice(0, 12);
+  return `${shown} (${meta.step !== undefined ? `${meta.source ?? 'step'} step ${meta.step}, ` : ''}sha256 ${hash})`;
 }
 
 class NonFiniteLoss extends Error {}
@@ -278,7 +297,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
 
   let finalMetrics: FinalMetrics | undefined;
   if (config.finalEval) {
-    finalMetrics = { ...evaluateFull(model, task, config), steps: step, backend: getBackend().name, wallSeconds: elapsedBefore + (Date.now() - t0) / 1000 };
+    finalMetrics = { ...evaluateFull(model, task, config), steps: step, backend: getBackend().name, wallSeconds: elapsedBefore + (Date.now() - t0) / 1000, backbone: describeBackbone(config) };
     appendLog({ kind: 'final', ...finalMetrics });
     writeAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(finalMetrics, null, 2) + '\n');
     print(`final: ${finalMetrics.split} accuracy ${(100 * finalMetrics.accuracy).toFixed(2)}% (${finalMetrics.correct}/${finalMetrics.total}${finalMetrics.excluded ? `, ${finalMetrics.excluded} excluded and counted wrong` : ''})`);
