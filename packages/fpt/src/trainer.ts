@@ -300,7 +300,7 @@ export async function train(config: ExperimentConfig, options: TrainOptions): Pr
     finalMetrics = { ...evaluateFull(model, task, config), steps: step, backend: getBackend().name, wallSeconds: elapsedBefore + (Date.now() - t0) / 1000, backbone: describeBackbone(config) };
     appendLog({ kind: 'final', ...finalMetrics });
     writeAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(finalMetrics, null, 2) + '\n');
-    print(`final: ${finalMetrics.split} accuracy ${(100 * finalMetrics.accuracy).toFixed(2)}% (${finalMetrics.correct}/${finalMetrics.total}${finalMetrics.excluded ? `, ${finalMetrics.excluded} excluded and counted wrong` : ''})`);
+    print(`final: ${finalMetrics.split} accuracy ${(100 * finalMetrics.accuracy).toFixed(2)}% (${Number(finalMetrics.correct.toFixed(2))}/${finalMetrics.total}${finalMetrics.excluded ? `, ${finalMetrics.excluded} excluded and counted wrong` : ''})`);
   }
   return { step, finished: true, finalMetrics, lastLoss };
 }
