@@ -186,9 +186,9 @@ function readMeta(file: string): PretrainMeta {
   return JSON.parse(f.metadata.fpt_pretrain) as PretrainMeta;
 }
 
-function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
+/** Load the parameters and AdamW moments of a checkpoint whose metadata `meta` (readMeta) was read already. */
+function loadState(file: string, model: GPT2, opts: AdamW[], meta: PretrainMeta): void {
   const f = openSafetensors(file);
-  const meta = readMeta(file);
   const read = (key: string, shape: readonly number[]) => readCheckedTensor(f, key, shape);
   for (const [name, p] of model.namedParameters()) p.data = read(`param.${name}`, p.shape);
   const names = new Map(model.namedParameters().map(([n, p]) => [p, n]));
@@ -199,7 +199,6 @@ function loadState(file: string, model: GPT2, opts: AdamW[]): PretrainMeta {
     });
     opt.loadStateDict({ step: meta.optimizerSteps[g], buffers, paramSteps: meta.paramSteps?.[g] });
   });
-  return meta;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -278,8 +277,9 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
 
   let step = 0, elapsedBefore = 0;
   if (options.resume && fs.existsSync(stateFile)) {
-    const changes = configChanges(readMeta(stateFile).config, c, stateFile); // before any tensor is read
-    const meta = loadState(stateFile, model, opts);
+    const meta = readMeta(stateFile);
+    const changes = configChanges(meta.config, c, stateFile); // before any tensor is read
+    loadState(stateFile, model, opts, meta);
     step = meta.step;
     elapsedBefore = meta.elapsedSeconds;
     dropoutRng.setState(meta.generator);
@@ -362,8 +362,7 @@ export async function pretrain(c: PretrainConfig, options: PretrainOptions): Pro
 export function exportPretrained(runDir: string, outDir: string, fptDropout = 0.1): GPT2 {
   const stateFile = path.join(runDir, 'state.safetensors');
   const f = openSafetensors(stateFile);
-  const meta = JSON.parse(f.metadata.fpt_pretrain ?? 'null') as PretrainMeta | null;
-  if (meta === null) throw new Error(`${stateFile}: not a pretraining checkpoint`);
+  const meta = readMeta(stateFile);
   const model = buildPretrainModel({ ...meta.config, dropout: fptDropout });
   for (const [name, p] of model.namedParameters()) {
     const t = f.get(`param.${name}`);

@@ -192,7 +192,8 @@ export interface FinalMetrics {
 export function describeBackbone(config: ExperimentConfig): string {
   if (config.model.backbone === 'lstm') return `LSTM (random init, seed ${config.seed})`;
   const dir = config.model.checkpoint ?? defaultModelDir();
-  const shown = path.relative(repoRoot(), path.resolve(dir)).startsWith('..') ? dir : path.relative(repoRoot(), path.resolve(dir));
+  const inRepo = path.relative(repoRoot(), path.resolve(dir));
+  const shown = inRepo.startsWith('..') ? dir : inRepo;
   if (!config.model.pretrained) return `random init of ${shown}'s configuration (seed ${config.seed})`;
   const file = path.join(dir, 'model.safetensors');
   if (!fs.existsSync(file)) return shown; // sharded or other layout: the directory alone
