@@ -53,6 +53,12 @@ export function errorRatio(got: Float32Array, want: (i: number) => number, indic
   return worst;
 }
 
+/** GFLOP/s of an `MxKxN` matmul (2·M·K·N flops) that took `ms`. */
+export function matmulGflops(shape: string, ms: number): number {
+  const [M, K, N] = shape.split('x').map(Number);
+  return (2 * M * K * N) / (ms * 1e6);
+}
+
 export function range(n: number): Iterable<number> {
   return { *[Symbol.iterator]() { for (let i = 0; i < n; i++) yield i; } };
 }

@@ -3,6 +3,7 @@
  * packages/tensor/README.md are printed by this from bench/results/, not typed by hand).
  */
 import * as fs from 'fs';
+import { matmulGflops } from './harness';
 
 interface Row {
   suite: string;
@@ -52,9 +53,7 @@ export function report(file: string): string {
     };
     const best = (shape: string) => {
       const r = get('matmul', shape, 'cpu');
-      if (!r?.min_ms) return '–';
-      const [M, K, N] = shape.split('x').map(Number);
-      return ((2 * M * K * N) / (r.min_ms * 1e6)).toFixed(1);
+      return r?.min_ms ? matmulGflops(shape, r.min_ms).toFixed(1) : '–';
     };
     out.push('', 'matmul, GFLOP/s (median of the samples; "best" = the fastest sample of `cpu`):', '');
     out.push(table(

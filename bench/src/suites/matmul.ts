@@ -4,7 +4,7 @@
  * [512, 3072]·[3072, 768] (mlp down). Shape label MxKxN; flops 2·M·K·N. Validation: 512 sampled output
  * entries against float64 dot products.
  */
-import { errorRatio, randomArray, runCase, type Suite, type SuiteContext } from '../harness';
+import { errorRatio, matmulGflops, randomArray, runCase, type Row, type Suite, type SuiteContext } from '../harness';
 
 export const GPT2_SHAPES: [number, number, number][] = [[512, 768, 2304], [512, 768, 3072], [512, 3072, 768]];
 
@@ -36,7 +36,7 @@ export const matmulSuite: Suite = async (ctx: SuiteContext) => {
 
 /** Ratios on the GPT-2 shapes: cpu against each anchor measured in this run. */
 function summary(ctx: SuiteContext): void {
-  const rows = (ctx as SuiteContext & { rows?: { backend: string; shape: string; gflops: number | null; min_ms?: number | string | null | boolean }[] }).rows;
+  const rows = (ctx as SuiteContext & { rows?: Row[] }).rows;
   if (!rows) return;
   console.log('\nGPT-2 shapes, cpu GFLOP/s and ratios (same run):');
   for (const [M, K, N] of GPT2_SHAPES) {
@@ -46,8 +46,8 @@ function summary(ctx: SuiteContext): void {
     if (cpu === null) continue;
     const ratio = (name: string) => { const x = g(name); return x === null ? 'n/a' : `${(cpu / x).toFixed(2)}x`; };
     // the best sample: the kernel when nothing else held a core during it (the median is the headline)
-    const best = rows.find((r) => r.shape === shape && r.backend === 'cpu' && typeof r.min_ms === 'number');
-    const bestG = best ? (2 * M * K * N) / ((best.min_ms as number) * 1e6) : null;
+    const best = rows.find((r) => r.shape === shape && r.backend === 'cpu')?.min_ms;
+    const bestG = typeof best === 'number' ? matmulGflops(shape, best) : null;
     console.log(`  ${shape.padEnd(16)} cpu ${cpu.toFixed(1)} GFLOP/s (best sample ${bestG?.toFixed(1) ?? 'n/a'})  vs tfjs-wasm ${ratio('tfjs-wasm')}  vs onnxruntime ${ratio('onnxruntime')}  vs naive-js ${ratio('naive-js')}  (cpu:1t ${g('cpu:1t')?.toFixed(1) ?? 'n/a'})`);
   }
 }

@@ -28,7 +28,7 @@ export abstract class Optimizer {
     const seen = new Map<Parameter, number>();
     all.forEach((p, i) => {
       // the same parameter twice would be updated twice per step: refused (PyTorch warns of it)
-      if (seen.has(p)) throw new Error(`optimizer: parameter ${p.name ?? ''} (#${seen.get(p)} and #${i}, shape [${p.shape.join(',')}]) is listed twice`);
+      if (seen.has(p)) throw new Error(`optimizer: parameter ${p.name} (#${seen.get(p)} and #${i}, shape [${p.shape.join(',')}]) is listed twice`);
       seen.set(p, i);
     });
     this.params = all.filter((p) => p.requiresGrad);

@@ -119,7 +119,7 @@ engine sustains ${(flopsPerToken * tokPerSec / 1e9).toFixed(1)} GFLOP/s of model
 ${steps.toLocaleString('en-US')} steps (${(tokensSeen / 1e6).toFixed(1)}M tokens) took ${hours.toFixed(1)} h. GPT-2 small's shape (124M parameters, 12 × 768, T = 1024)
 costs ${fmtM(gpt2SmallFlops)} per token, ${(gpt2SmallFlops / flopsPerToken).toFixed(0)}× more: in the same hours it would see ${((tokensSeen * flopsPerToken) / gpt2SmallFlops / 1e6).toFixed(2)}M tokens,
 too few to learn English. Bytes as tokens keep the embedding and the LM head (tied) at 257 × ${m.n_embd}
-(${((257 * (m.n_embd ?? 0)) / Math.max(start?.params ?? 1, 1) * 100).toFixed(0)}% of the parameters); GPT-2's 50,257-token BPE would need ${((50257 * (m.n_embd ?? 0)) / 1e6).toFixed(1)}M parameters there, more
+(${((257 * (m.n_embd ?? 0)) / Math.max(nParams, 1) * 100).toFixed(0)}% of the parameters); GPT-2's 50,257-token BPE would need ${((50257 * (m.n_embd ?? 0)) / 1e6).toFixed(1)}M parameters there, more
 than the ${m.n_layer} blocks together, and its softmax over 50,257 logits would dominate every step. Windows of ${config.seqLen}
 bytes keep attention cheap while training; the ${m.n_positions} position embeddings are there so every FPT task's
 sequence fits (positions past ${config.seqLen} are trained by FPT itself, which fine-tunes them).
