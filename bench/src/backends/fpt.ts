@@ -3,7 +3,7 @@
  * times the kernels themselves: `ref` (the specification loops), `cpu` (WebAssembly SIMD, default thread
  * count) and `cpu:1t` (the same on one thread).
  */
-import { cpuEngine, createCpuBackend, getBackend, registerBackend, type Backend, type Kernels } from '@fpt-ts/tensor';
+import { cpuEngine, createCpuBackend, fmaPeak, getBackend, registerBackend, type Backend, type Kernels } from '@fpt-ts/tensor';
 import type { BenchBackend, Prepared } from './types';
 
 function ready(out: () => Float32Array, run: () => void): Prepared {
@@ -13,7 +13,7 @@ function ready(out: () => Float32Array, run: () => void): Prepared {
 export function fptBackend(label: string, backendName: string, create?: () => Backend): BenchBackend {
   let b: Backend | null = null;
   const k = (): Kernels => b!.kernels;
-  return {
+  const bench: BenchBackend = {
     name: label,
     async init() {
       if (create) registerBackend(backendName, create);
@@ -55,6 +55,15 @@ export function fptBackend(label: string, backendName: string, create?: () => Ba
       return ready(() => grads, () => k().attentionBackward(q, kk, v, probs, dout, BH, T, D, scale, dq, dk, dv));
     },
   };
+  if (backendName.startsWith('cpu')) {
+    // units of ~1.6 Mflop (64 calls of the 6×8 microkernel at depth 256) spread over the threads
+    bench.fmaPeak = (flops: number) => {
+      const e = cpuEngine(b!)!;
+      const units = Math.max(2 * e.threads, Math.round(flops / 1.6e6));
+      return fmaPeak(e, { units, reps: 64, kc: 256, parallel: e.threads > 1 });
+    };
+  }
+  return bench;
 }
 
 export const refBench = fptBackend('ref', 'ref');

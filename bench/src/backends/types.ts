@@ -36,4 +36,9 @@ export interface BenchBackend extends BenchOps {
   init(): Promise<true | string>;
   /** One line about the configuration (threads, SIMD path, …), printed once. */
   describe?(): string;
+  /**
+   * The backend's own compute ceiling: run a probe of its innermost kernel on cache-resident data for
+   * about `flops` flops and return the flops done (the caller times it). Only backends that have one (cpu).
+   */
+  fmaPeak?(flops: number): number;
 }

@@ -3,13 +3,14 @@
  * once GPT-2 exists): write suites/<name>.ts exporting a `Suite` and add one line here.
  */
 import type { Suite } from '../harness';
-import { matmulSuite } from './matmul';
+import { ceilingSuite, matmulSuite } from './matmul';
 import { layernormSuite, softmaxSuite } from './rows';
 import { attentionSuite } from './attention';
 import { stepSuite } from './step';
 
 export const SUITES: Record<string, Suite> = {
   matmul: matmulSuite,
+  ceiling: ceilingSuite,
   softmax: softmaxSuite,
   layernorm: layernormSuite,
   attention: attentionSuite,

@@ -19,7 +19,7 @@ export * from './tensor';
 export * as ops from './ops';
 export type { Axes, Operand } from './ops';
 export { refKernels };
-export { createCpuBackend, cpuEngine, type CpuOptions } from './backends/cpu';
+export { createCpuBackend, cpuEngine, fmaPeak, type CpuOptions } from './backends/cpu';
 export {
   GPU_MODES, createGpujsBackend, gpuModesAvailable, probeGpuMode, probeGpuModes, chooseGpuMode, setGpuMode, emptyTimes,
   type GpuMode, type GpujsBackend, type StageTimes,

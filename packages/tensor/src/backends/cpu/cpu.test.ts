@@ -5,7 +5,7 @@
  * and thread counts 1 and 2 giving bitwise-identical results.
  */
 import {
-  Generator, Tensor, backendNames, cpuEngine, createCpuBackend, getBackend, ops, randn, registerBackend, withBackend, zeros,
+  Generator, Tensor, backendNames, cpuEngine, createCpuBackend, fmaPeak, getBackend, ops, randn, registerBackend, withBackend, zeros,
 } from '../../index';
 import type { Backend } from '../../backend';
 import { chooseSimd, runtimeSupport } from './features';
@@ -241,6 +241,19 @@ describe('threads', () => {
     const jobs = e.pool.parallelJobs;
     expectBitwise(withBackend('cpu-idle', () => ops.matmul(a, b)), want);
     expect(e.pool.parallelJobs).toBeGreaterThan(jobs);
+  });
+
+  test('the FMA-ceiling probe runs its microkernel calls on every thread and counts their flops', () => {
+    const e = cpuEngine(getBackend('cpu-t2'));
+    if (e === null) return;
+    e.pool.warm();
+    const jobs = e.pool.parallelJobs, mark = e.mark();
+    const { MR, NR } = e.options.gemm;
+    expect(fmaPeak(e, { units: 8, reps: 3, kc: 16 })).toBe(2 * MR * NR * 16 * 3 * 8);
+    expect(e.pool.parallelJobs).toBe(jobs + 1);
+    expect(fmaPeak(e, { units: 2, reps: 1, kc: 4, parallel: false })).toBe(2 * MR * NR * 4 * 2);
+    expect(e.pool.parallelJobs).toBe(jobs + 1);
+    expect(e.mark()).toBe(mark);
   });
 
   test('memory is reused across calls (the arena resets)', () => {

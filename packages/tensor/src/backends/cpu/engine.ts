@@ -7,7 +7,7 @@
  * before returning, so nothing accumulates across calls; the memory grows to the largest call seen.
  */
 import { ModuleBuilder, wasmApi, type WasmMemory, type WasmModule } from './wasm';
-import { emitGemmUnit, emitMicrokernel, emitPackUnit, type GemmShape } from './gemm-wasm';
+import { emitGemmUnit, emitMicrokernel, emitPackUnit, emitPeakUnit, type GemmShape } from './gemm-wasm';
 import { emitRowKernels, THREADED_ROW_KERNELS } from './rows-wasm';
 import { Pool, CTL_BYTES, MAX_THREADS } from './pool';
 import { runtimeSupport } from './features';
@@ -25,7 +25,7 @@ export interface EngineOptions {
 }
 
 /** Functions the pool can run, each (desc, unit, tid). */
-export const THREADED = ['gemm_unit', 'pack_unit', ...THREADED_ROW_KERNELS] as const;
+export const THREADED = ['gemm_unit', 'pack_unit', 'peak_unit', ...THREADED_ROW_KERNELS] as const;
 export type ThreadedName = (typeof THREADED)[number];
 
 type UnitFn = (desc: number, unit: number, tid: number) => void;
@@ -116,6 +116,7 @@ function buildModule(relaxed: boolean, gemm: GemmShape): Uint8Array {
   const micro = mb.add(null, emitMicrokernel(gemm, relaxed));
   mb.add('gemm_unit', emitGemmUnit(mb, gemm, micro));
   mb.add('pack_unit', emitPackUnit(gemm));
+  mb.add('peak_unit', emitPeakUnit(gemm, micro));
   emitRowKernels(mb, relaxed);
   return mb.encode({ initial: 64, maximum: MAX_PAGES, shared: true });
 }

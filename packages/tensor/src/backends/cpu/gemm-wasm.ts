@@ -45,8 +45,15 @@ export const Causal = { NONE: 0, ABOVE_ZERO: 1, A_LOWER: 2, A_UPPER: 3 } as cons
  */
 export const PD = {
   base: 0, laneStride: 1, depthStride: 2, R: 3, K: 4, KC: 5, Rpad: 6, panels: 7, kBlocks: 8, count: 9, table: 10,
-  units: 11, size: 12,
+  units: 11, order: 12, size: 13,
 } as const;
+
+/**
+ * Order of a matrix's pack units, matching the order its staging copy arrives in (PD.order):
+ * BLOCK_MAJOR: (KC block, panel group), group fastest, for an operand staged KC block by KC block;
+ * GROUP_MAJOR: (panel group, KC block), block fastest, for one staged PACK_GROUP panels of lanes at a time.
+ */
+export const PackOrder = { BLOCK_MAJOR: 0, GROUP_MAJOR: 1 } as const;
 
 /**
  * micro(a, b, c, ldc, kc, accumulate): C[MR×NR] (row stride ldc bytes) = (accumulate ? C : 0) + Σ_k a_k ⊗ b_k,
@@ -218,6 +225,34 @@ export function emitGemmUnit(mb: ModuleBuilder, shape: GemmShape, micro: number)
   return f;
 }
 
+/** Words of the FMA-ceiling probe's descriptor (i32 at desc + 4·index), see `emitPeakUnit`. */
+export const PK = { base: 0, stride: 1, kc: 2, reps: 3, size: 4 } as const;
+
+/**
+ * peak_unit(desc, u, tid): the machine's ceiling for this microkernel: `reps` calls of it on one
+ * thread-private tile whose panels stay in L1 (A and B panels of depth kc, then the C tile, at
+ * base + tid·stride), so no packing, no cache misses and no edges. GEMM time against this, measured in
+ * the same minute, is the GEMM's efficiency whatever the host lends the 2 vCPUs just then.
+ */
+export function emitPeakUnit(shape: GemmShape, micro: number): Body {
+  const { MR, NR } = shape;
+  const f = new Body([I32, I32, I32]);
+  const [desc, , tid] = [0, 1, 2];
+  const area = f.local(I32), kc = f.local(I32), n = f.local(I32);
+  f.get(desc).load(op.i32_load, 4 * PK.base).get(tid).get(desc).load(op.i32_load, 4 * PK.stride).emit(op.i32_mul).emit(op.i32_add).set(area);
+  f.get(desc).load(op.i32_load, 4 * PK.kc).set(kc);
+  f.get(desc).load(op.i32_load, 4 * PK.reps).set(n);
+  f.block().get(n).i32(1).emit(op.i32_lt_s).brIf(0).loop();
+  // micro(a, b, c, ldc, kc, accumulate)
+  f.get(area);
+  f.get(area).get(kc).i32(4 * MR).emit(op.i32_mul).emit(op.i32_add);
+  f.get(area).get(kc).i32(4 * (MR + NR)).emit(op.i32_mul).emit(op.i32_add);
+  f.i32(4 * NR).get(kc).i32(1).call(micro);
+  f.get(n).i32(1).emit(op.i32_sub).tee(n).i32(0).emit(op.i32_gt_s).brIf(0);
+  f.end().end();
+  return f;
+}
+
 /** The smallest normal float32. */
 const FLT_MIN = 1.1754943508222875e-38;
 
@@ -258,13 +293,20 @@ export function emitPackUnit(shape: GemmShape): Body {
   const half = (PR: number): void => {
     word(PD.laneStride); f.set(ls); word(PD.depthStride); f.set(ds); word(PD.R); f.set(R);
     word(PD.K); f.set(K); word(PD.KC); f.set(KC); word(PD.panels); f.set(panels);
-    // u -> (matrix mi, block kb, group g)
-    const groups = f.local(I32);
+    // u -> (matrix mi, block kb, group g), in PD.order
+    const groups = f.local(I32), kBlocks = f.local(I32);
     f.get(panels).i32(PACK_GROUP - 1).emit(op.i32_add).i32(PACK_GROUP).emit(op.i32_div_u).set(groups);
-    f.get(groups); word(PD.kBlocks); f.emit(op.i32_mul).set(per);
+    word(PD.kBlocks); f.set(kBlocks);
+    f.get(groups).get(kBlocks).emit(op.i32_mul).set(per);
     f.get(u).get(per).emit(op.i32_div_u).set(mi);
-    f.get(u).get(per).emit(op.i32_rem_u).tee(g).get(groups).emit(op.i32_div_u).set(kb);
+    f.get(u).get(per).emit(op.i32_rem_u).set(g);
+    word(PD.order); f.i32(PackOrder.GROUP_MAJOR).emit(op.i32_eq).if();
+    f.get(g).get(kBlocks).emit(op.i32_rem_u).set(kb);
+    f.get(g).get(kBlocks).emit(op.i32_div_u).set(g);
+    f.else();
+    f.get(g).get(groups).emit(op.i32_div_u).set(kb);
     f.get(g).get(groups).emit(op.i32_rem_u).set(g);
+    f.end();
     // kc = min(KC, K − kb·KC); panels [g·G, min(panels, g·G + G))
     f.get(K).get(kb).get(KC).emit(op.i32_mul).emit(op.i32_sub).tee(kc).get(KC).get(kc).get(KC).emit(op.i32_lt_s).emit(op.select).set(kc);
     f.get(g).i32(PACK_GROUP).emit(op.i32_mul).tee(p).i32(PACK_GROUP).emit(op.i32_add).tee(pEnd).get(panels).get(pEnd).get(panels).emit(op.i32_lt_s).emit(op.select).set(pEnd);

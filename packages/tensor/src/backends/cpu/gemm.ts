@@ -14,14 +14,14 @@
  *    one KC block at a time.
  * 3. Run `gemm_unit` over (batch, MC-block, NC-block) units, across threads when the product is large
  *    (optionally skipping a causal zero triangle, see `Causal`).
- * 4. Copy C out, row band by row band as bands complete.
+ * 4. Copy C out, row band by row band as bands complete (overlapping the remaining units).
  *
  * `gemmTS` is the plain-TypeScript path (no WebAssembly SIMD): A copied row-major and B transposed, then
  * 4×4 tiles of scalar accumulators.
  */
 import type { FloatArray, MatmulArgs } from '../../kernels';
 import { runPipelined, type Engine } from './engine';
-import { Causal, GD, PD, PACK_GROUP } from './gemm-wasm';
+import { Causal, GD, PD, PK, PACK_GROUP, PackOrder } from './gemm-wasm';
 
 export interface Blocking {
   MC: number; // rows of A per unit (a multiple of MR)
@@ -58,7 +58,8 @@ function fold(p: GemmOperands): GemmOperands | null {
 /**
  * Compute the GEMM into fresh arena memory and return the byte address of C (contiguous [batch, M, N]).
  * The caller owns the arena mark: C stays valid until it resets. With `out`, C is also copied there:
- * row bands as soon as they are complete, while the other threads finish their last units.
+ * each row band as soon as it is complete, by the main thread between its own units, so the copy
+ * overlaps the other threads' compute instead of following it.
  */
 export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: FloatArray, causal: number = Causal.NONE): number {
   const p = causal === Causal.NONE ? fold(p0) ?? p0 : p0;
@@ -100,12 +101,11 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: 
   const i32 = engine.i32; // after the last alloc: views cover the grown memory
   i32[(packDesc >> 2) + PD.units] = unitsA;
   if (gemmProfile.on) t = phase('stage', t);
-  // pipelined: while the workers pack A (and the B blocks already there), the main thread stages B
-  // KC-block by KC-block
+  // pipelined: units 0… pack A, then B; the main thread stages chunk after chunk while the workers pack
+  // the chunks already there
   const stage = (u: number): void => {
-    if (u === 0) packA.stage(-1);
-    if (u === 0 && !packB.byBlock) packB.stage(-1);
-    if (packB.byBlock && u >= unitsA && (u - unitsA) % packB.unitsPerBlock === 0) packB.stage((u - unitsA) / packB.unitsPerBlock);
+    const [job, v] = u < unitsA ? [packA, u] : [packB, u - unitsA];
+    if (v % job.unitsPerChunk === 0) job.stage(v / job.unitsPerChunk);
   };
   if (unitsA + unitsB > 0) runPipelined(engine, 'pack_unit', packDesc, unitsA + unitsB, (M + N) * K >= PARALLEL_PACK, stage, () => {});
   if (gemmProfile.on) t = phase('pack', t);
@@ -127,7 +127,8 @@ export function gemmInto(engine: Engine, p0: GemmOperands, blk: Blocking, out?: 
   i32[d + GD.table] = table; i32[d + GD.scratch] = scratch;
   i32[d + GD.Mpad] = Mpad; i32[d + GD.Npad] = Npad;
   i32[d + GD.bands] = bands; i32[d + GD.causal] = causal;
-  // band b = (batch bi, rows ib·MC…) is one contiguous stretch of C and of out
+  // band b = (batch bi, rows ib·MC…) is one contiguous stretch of C and of out; the main thread copies
+  // each band out as soon as all its units are done, between its own units (units run band by band)
   let copied = 0;
   const copyBand = (b: number): void => {
     const m0 = (b % nbM) * MC, rows = Math.min(MC, M - m0);
@@ -170,11 +171,10 @@ interface PackSide {
  */
 interface PackJob {
   units: number; // pack units (0: packed from JS already)
-  /** Copy the operand into its staging area: all of it (kb = −1), or the rows of KC block kb. */
-  stage(kb: number): void;
-  /** True when stage(kb) copies one KC block (a single matrix whose depth steps are whole rows). */
-  byBlock: boolean;
-  unitsPerBlock: number;
+  /** Units per staging chunk: unit u can be packed once chunk ⌊u / unitsPerChunk⌋ is staged. */
+  unitsPerChunk: number;
+  /** Copy the operand into its staging area: chunk c, or all of it (c = −1). */
+  stage(c: number): void;
 }
 
 function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc: number): PackJob {
@@ -188,7 +188,7 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
   if (laneStride < 0 || depthStride < 0 || span > 2 * R * K * packs.size + 4096) {
     const f32 = (): Float32Array => engine.f32;
     for (const [off, at] of packs) packPanels(src, off, laneStride, depthStride, R, K, KC, PR, f32(), at >> 2);
-    return { units: 0, stage: () => {}, byBlock: false, unitsPerBlock: 1 };
+    return { units: 0, unitsPerChunk: 1, stage: () => {} };
   }
   const staged = engine.alloc(span * 4);
   const tbl = engine.alloc(packs.size * 8);
@@ -199,22 +199,26 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
     i32[(tbl >> 2) + 2 * i + 1] = at;
     i++;
   }
+  const panels = Rpad / PR, kBlocks = Math.ceil(K / KC), groups = Math.ceil(panels / PACK_GROUP);
+  // Staging in chunks lets the workers pack chunk c while the main thread copies chunk c + 1. For a
+  // single matrix whose depth steps are whole rows (a row-major B), a chunk is one KC block: staged
+  // span [c·KC·ds, (c + 1)·KC·ds). Whose lanes are whole rows (a row-major A), a chunk is one group of
+  // PACK_GROUP panels: span [c·G·PR·ls, (c + 1)·G·PR·ls). Else the whole span at once.
+  const byBlock = packs.size === 1 && laneStride === 1 && depthStride >= R && kBlocks > 1;
+  const byGroup = !byBlock && packs.size === 1 && depthStride === 1 && laneStride >= K && groups > 1;
+  const chunkFloats = byBlock ? KC * depthStride : byGroup ? PACK_GROUP * PR * laneStride : span;
   const d = desc >> 2;
-  const panels = Rpad / PR, kBlocks = Math.ceil(K / KC);
   i32[d + PD.base] = staged >> 2; i32[d + PD.laneStride] = laneStride; i32[d + PD.depthStride] = depthStride;
   i32[d + PD.R] = R; i32[d + PD.K] = K; i32[d + PD.KC] = KC; i32[d + PD.Rpad] = Rpad;
   i32[d + PD.panels] = panels; i32[d + PD.kBlocks] = kBlocks; i32[d + PD.count] = packs.size; i32[d + PD.table] = tbl;
-  const groups = Math.ceil(panels / PACK_GROUP);
-  // block kb of a single matrix whose depth steps are whole, non-overlapping rows: staged span
-  // [kb·KC·ds, (kb + 1)·KC·ds), one memcpy
-  const byBlock = packs.size === 1 && laneStride === 1 && depthStride >= R && kBlocks > 1;
+  i32[d + PD.order] = byGroup ? PackOrder.GROUP_MAJOR : PackOrder.BLOCK_MAJOR;
+  const units = packs.size * groups * kBlocks;
   return {
-    units: packs.size * groups * kBlocks,
-    byBlock,
-    unitsPerBlock: groups,
-    stage(kb: number) {
-      const from = kb < 0 ? 0 : kb * KC * depthStride;
-      const to = kb < 0 ? span : Math.min(span, (kb + 1) * KC * depthStride);
+    units,
+    unitsPerChunk: byBlock ? groups : byGroup ? kBlocks : units,
+    stage(c: number) {
+      const from = c < 0 ? 0 : c * chunkFloats;
+      const to = c < 0 ? span : Math.min(span, (c + 1) * chunkFloats);
       f32.set(src.subarray(lo + from, lo + to), (staged >> 2) + from);
     },
   };
@@ -225,6 +229,33 @@ export function gemmWasm(engine: Engine, p: MatmulArgs, blk: Blocking): void {
   const mark = engine.mark();
   try {
     gemmInto(engine, p, blk, p.out);
+  } finally {
+    engine.reset(mark);
+  }
+}
+
+/**
+ * Run the FMA-ceiling probe (`peak_unit`): `units` units of `reps` microkernel calls at depth `kc`, on
+ * every thread when `parallel`. Returns the flops done; the caller times it. 2·MR·NR·kc·reps flops a
+ * unit, on tiles of small normal numbers (no subnormal or overflow ever appears).
+ */
+export function fmaPeak(engine: Engine, { units = 32, reps = 200, kc = 256, parallel = true } = {}): number {
+  const { MR, NR } = engine.options.gemm;
+  const mark = engine.mark();
+  try {
+    const tileFloats = (MR + NR) * kc + MR * NR;
+    const stride = Math.ceil((tileFloats * 4) / 4096) * 4096 + 256; // a page apart, off 4 KiB aliasing
+    const base = engine.alloc(engine.threads * stride);
+    const desc = engine.alloc(PK.size * 4);
+    const f32 = engine.f32, i32 = engine.i32;
+    for (let t = 0; t < engine.threads; t++) {
+      const at = (base + t * stride) >> 2;
+      for (let i = 0; i < tileFloats; i++) f32[at + i] = i < (MR + NR) * kc ? ((i % 7) - 3) * 1e-3 : 0;
+    }
+    const d = desc >> 2;
+    i32[d + PK.base] = base; i32[d + PK.stride] = stride; i32[d + PK.kc] = kc; i32[d + PK.reps] = reps;
+    engine.run('peak_unit', desc, units, parallel);
+    return 2 * MR * NR * kc * reps * units;
   } finally {
     engine.reset(mark);
   }

@@ -18,6 +18,8 @@ import { DEFAULT_BLOCKING, gemmTS, gemmWasm, type Blocking } from './gemm';
 import * as ew from './elementwise';
 import * as nn from './nn';
 
+export { fmaPeak } from './gemm';
+
 export interface CpuOptions {
   simd?: 'auto' | SimdPath;
   threads?: number;

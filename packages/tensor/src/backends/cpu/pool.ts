@@ -208,8 +208,9 @@ export class Pool {
 
   /**
    * Run units 0..units-1 of `fn` (index into fnNames) across the main thread and the idle workers.
-   * `idle`, if given, is called by the main thread once no unit is left to take, repeatedly while it
-   * reports progress (returns true) and the workers are still busy: a place to overlap the tail.
+   * `idle`, if given, is main-thread work to overlap with the units (copying finished results out): it
+   * is called once after each unit the main thread computes, then, once no unit is left to take,
+   * repeatedly while it reports progress (returns true) and the workers are still busy.
    */
   run(fnIndex: number, fn: (desc: number, unit: number, tid: number) => void, desc: number, units: number, idle?: () => boolean): void {
     this.start();
@@ -223,7 +224,10 @@ export class Pool {
     this.publish(fnIndex, desc, units, ALL_STAGED, 0);
     let failure: unknown = null;
     try {
-      for (let u = Atomics.add(ctl, CTL.next, 1); u < units; u = Atomics.add(ctl, CTL.next, 1)) fn(desc, u, 0);
+      for (let u = Atomics.add(ctl, CTL.next, 1); u < units; u = Atomics.add(ctl, CTL.next, 1)) {
+        fn(desc, u, 0);
+        idle?.();
+      }
     } catch (e) {
       failure = e;
       Atomics.store(ctl, CTL.next, units); // stop handing out units
