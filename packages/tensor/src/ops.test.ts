@@ -821,6 +821,28 @@ describe('dropoutMask', () => {
   test('p = 0 keeps everything', () => {
     expect(flat(ops.dropoutMask([50], 0, 'float32', new Generator(1))).every((v) => v === 1)).toBe(true);
   });
+
+  test('Generator.bernoulli: two draws per mask whatever its size, independent bits, no repeats between masks', () => {
+    const g = new Generator(5), twin = new Generator(5);
+    const mask = ops.dropoutMask([1000, 1001], 0.1, 'float32', g);
+    twin.random(); twin.random();
+    expect(g.random()).toBe(twin.random()); // the stream moved by exactly two draws
+    // rates: overall, per element parity, per row (no structure along the counter)
+    const v = mask.data;
+    let dropped = 0, even = 0;
+    for (let i = 0; i < v.length; i++) if (v[i] === 0) { dropped++; if (i % 2 === 0) even++; }
+    expect(Math.abs(dropped / v.length - 0.1)).toBeLessThan(0.002);
+    expect(Math.abs(even / dropped - 0.5)).toBeLessThan(0.01);
+    // neighbours are independent: P(both dropped) ≈ p²
+    let both = 0;
+    for (let i = 1; i < v.length; i++) if (v[i] === 0 && v[i - 1] === 0) both++;
+    expect(Math.abs(both / (v.length - 1) - 0.01)).toBeLessThan(0.001);
+    // the next mask is another one, not a shift of this one
+    const next = ops.dropoutMask([1000, 1001], 0.1, 'float32', g).data;
+    let same = 0;
+    for (let i = 0; i < v.length; i++) if ((v[i] === 0) === (next[i] === 0)) same++;
+    expect(Math.abs(same / v.length - 0.82)).toBeLessThan(0.003); // p² + (1 − p)² for independent masks
+  });
 });
 
 describe('randn-based sanity: ops compose as the identities they should', () => {

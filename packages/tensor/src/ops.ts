@@ -548,6 +548,6 @@ export function dropoutMask(shape: Shape, p: number, dtype: FloatDType = 'float3
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
   const mask = allocate(dtype, numel(shape));
   const keep = 1 / (1 - p);
-  for (let i = 0; i < mask.length; i++) mask[i] = generator.random() < p ? 0 : keep;
+  generator.bernoulli(mask as Float32Array | Float64Array, p, 0, keep); // dropped with probability p, kept scaled by 1/(1 − p)
   return new Tensor(mask, shape);
 }

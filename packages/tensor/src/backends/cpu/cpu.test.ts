@@ -94,6 +94,18 @@ describe.each(paths.map((p) => p.name))('%s', (name) => {
     ], 1e-4, 1e-4);
   });
 
+  test('matmul of views spanning more than their elements: heads of a fused qkv (staged), a thin slice of a big tensor (packed from JS)', () => {
+    const [B, T, nh, hs] = [2, 17, 3, 5], C = nh * hs;
+    const qkv = rnd([B, T, 3 * C]);
+    const head = (i: number): Tensor => qkv.narrow(2, i * C, C).reshape([B, T, nh, hs]).permute(0, 2, 1, 3); // [B, nh, T, hs], span 3x
+    const huge = rnd([40, 300]);
+    const thin = huge.narrow(1, 7, 3); // [40, 3] over a span of 100x its elements
+    const p = rnd([B, nh, T, T]), w = rnd([3, 11]), x = rnd([5, 40]);
+    againstRef(name, () => [
+      ops.matmul(head(0), head(1).transpose(-2, -1)), ops.matmul(p, head(2)), ops.matmul(thin, w), ops.matmul(x, thin),
+    ], 1e-4, 1e-4);
+  });
+
   test('float64 matmul is delegated to ref (bitwise)', () => {
     const a = rnd([17, 9]).double(), b = rnd([9, 5]).double();
     expectBitwise(withBackend(name, () => ops.matmul(a, b)), withBackend('ref', () => ops.matmul(a, b)));
