@@ -10,7 +10,7 @@ import { Variable, noGrad, F } from '@fpt-ts/autograd';
 import {
   type GPT2Config, DEFAULT_CONFIG, PRESETS, presetConfig, makeConfig, readConfig, configJson, parameterCount, innerDim,
 } from './config';
-import { GPT2, emptyCache } from './model';
+import { GPT2, causalBias, emptyCache } from './model';
 
 const SMALL: Partial<GPT2Config> = { vocab_size: 300, n_positions: 48, n_embd: 64, n_layer: 4, n_head: 4 };
 
@@ -198,6 +198,30 @@ describe('attention paths: the composed one (dropout, KV cache) equals the fused
     const fused = F.attention(q, k, v, { causal: true, scale: attn.scale }).data;
     const composed = attn['attendWithDropout'](q, k, v, 0).data;
     expect(maxAbsDiff(fused, composed)).toBeLessThan(1e-6);
+  });
+
+  test('attendWithDropout with p = 0 has the fused attention\'s gradients (the additive causal bias passes them through)', () => {
+    const attn = model.h[0].attn;
+    const g = new Generator(11);
+    const w = randn([2, 4, 13, 9], { generator: g });
+    const grads = (f: (q: Variable, k: Variable, v: Variable) => Variable): Tensor[] => {
+      const gg = new Generator(12);
+      const qkv = [0, 1, 2].map(() => new Variable(randn([2, 4, 13, 9], { generator: gg }), { requiresGrad: true }));
+      F.sum(F.mul(f(qkv[0], qkv[1], qkv[2]), new Variable(w))).backward();
+      return qkv.map((p) => p.grad!);
+    };
+    const fused = grads((q, k, v) => F.attention(q, k, v, { causal: true, scale: attn.scale }));
+    const composed = grads((q, k, v) => attn['attendWithDropout'](q, k, v, 0));
+    fused.forEach((t, i) => expect(maxAbsDiff(composed[i], t)).toBeLessThan(1e-5));
+  });
+
+  test('causalBias: 0 up to position past + t, −∞ after', () => {
+    expect(causalBias(3, 5, 2).toArray()).toEqual([
+      [0, 0, 0, -Infinity, -Infinity],
+      [0, 0, 0, 0, -Infinity],
+      [0, 0, 0, 0, 0],
+    ]);
+    expect(causalBias(2, 2, 0, 'float64').dtype).toBe('float64');
   });
 
   test('a full forward through an empty KV cache (composed attention, past = 0) matches the fused forward', () => {

@@ -80,13 +80,22 @@ export class CausalSelfAttention extends Module {
   private attendWithDropout(q: Variable, k: Variable, v: Variable, past: number): Variable {
     const T = q.shape[2], S = k.shape[2];
     let att = F.mul(F.matmul(q, k.transpose(-2, -1)), this.scale); // (B, nh, T, S)
-    if (T > 1 || past + T !== S) {
-      const future = ops.gt(arange(0, S).reshape(1, S), ops.add(arange(0, T).reshape(T, 1), past)); // (T, S): 1 where s > past + t
-      att = F.maskedFill(att, future, -Infinity);
-    }
+    if (T > 1 || past + T !== S) att = F.add(att, causalBias(T, S, past, att.dtype === 'float64' ? 'float64' : 'float32')); // −∞ on the future
     att = this.attn_dropout.forward(F.softmax(att, -1));
     return F.matmul(att, v); // (B, nh, T, hs)
   }
+}
+
+/**
+ * The causal mask as an additive bias (T, S): 0 where query t, at position past + t, may attend to key
+ * s ≤ past + t, and −∞ after. Adding it equals HF's masked fill (softmax then gives those keys weight 0,
+ * and their gradient is 0 through the softmax), and an add's backward is the identity: no masked copy
+ * of the scores' gradient.
+ */
+export function causalBias(T: number, S: number, past: number, dtype: 'float32' | 'float64' = 'float32'): Tensor {
+  const bias = dtype === 'float64' ? new Float64Array(T * S) : new Float32Array(T * S);
+  for (let t = 0; t < T; t++) bias.fill(-Infinity, t * S + Math.max(0, Math.min(S, past + t + 1)), (t + 1) * S);
+  return new Tensor(bias, [T, S]);
 }
 
 export class MLP extends Module {
