@@ -9,7 +9,7 @@ import * as os from 'os';
 import { BACKENDS } from './backends';
 import { reporter, type Options, type SuiteContext } from './harness';
 import { SUITES } from './suites';
-import { report } from './report';
+import { report, reportRuns } from './report';
 
 function parse(argv: string[]): { suites: string[]; options: Options; help?: boolean; report?: string } {
   const options: Options = { quick: false, json: null, only: null };
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const usage = [
     `usage: npm run bench -- <${Object.keys(SUITES).join('|')}|all>[,…] [--json FILE] [--quick] [--only backend,…]`,
     '       npm run bench -- --report FILE      (Markdown tables of a --json results file)',
+    '       npm run bench -- --report F1,F2,…   (the GPT-2 GEMM shapes across several runs)',
     '',
     'Each case is validated against a float64 reference before it is timed (benchmark.js), then printed as',
     'suite, backend, shape, median ms and GFLOP/s; --json appends the same rows as JSON lines.',
@@ -44,7 +45,8 @@ async function main(): Promise<void> {
   }
   if (reportFile !== undefined) {
     if (!reportFile) throw new Error('--report needs a results FILE (written by --json)');
-    process.stdout.write(report(reportFile));
+    const files = reportFile.split(',');
+    process.stdout.write(files.length > 1 ? reportRuns(files) : report(reportFile));
     return;
   }
   const unknown = suites.filter((s) => !(s in SUITES));

@@ -17,6 +17,9 @@ interface Row {
   forward_ms?: number;
   backward_ms?: number;
   backward_over_forward?: number;
+  ceiling_gflops?: number;
+  efficiency?: number;
+  rounds?: number;
 }
 
 const MATMUL_BACKENDS = ['cpu', 'cpu:1t', 'tfjs-wasm', 'onnxruntime', 'naive-js'];
@@ -30,15 +33,46 @@ function shapesOf(rows: Row[], suite: string): string[] {
   return [...new Set(rows.filter((r) => r.suite === suite).map((r) => r.shape))];
 }
 
-export function report(file: string): string {
+function readRows(file: string): Row[] {
   if (!fs.existsSync(file)) throw new Error(`bench results ${file} not found`);
-  const rows: Row[] = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l, i) => {
     try {
       return JSON.parse(l) as Row;
     } catch (e) {
       throw new Error(`${file}:${i + 1}: not a JSON line (${(e as Error).message})`);
     }
   }).filter((r) => r.valid !== false);
+}
+
+/**
+ * The GPT-2 GEMM shapes across several runs, one line per (run, shape): `cpu` median and best sample,
+ * its ratios to the anchors of the same run, and the alternating GEMM / FMA-ceiling figures if recorded.
+ */
+export function reportRuns(files: string[]): string {
+  const lines: string[][] = [];
+  files.forEach((file, run) => {
+    const rows = readRows(file);
+    const get = (suite: string, shape: string, backend: string) => rows.find((r) => r.suite === suite && r.shape === shape && r.backend === backend);
+    for (const shape of GPT2_SHAPES) {
+      const cpu = get('matmul', shape, 'cpu');
+      if (!cpu?.gflops) continue;
+      const ratio = (b: string) => { const x = get('matmul', shape, b)?.gflops; return x ? `${(cpu.gflops! / x).toFixed(2)}×` : '–'; };
+      const c = get('matmul-ceiling', shape, 'cpu');
+      lines.push([
+        String(run + 1), shape.replace(/x/g, '×'), `**${cpu.gflops.toFixed(1)}**`, cpu.min_ms ? matmulGflops(shape, cpu.min_ms).toFixed(1) : '–',
+        ratio('tfjs-wasm'), ratio('onnxruntime'),
+        c?.gflops ? c.gflops.toFixed(1) : '–', c?.ceiling_gflops ? c.ceiling_gflops.toFixed(1) : '–', c?.efficiency ? `${(100 * c.efficiency).toFixed(0)}%` : '–',
+      ]);
+    }
+  });
+  const head = ['run', 'M×K×N', 'cpu median', 'cpu best', 'cpu / tfjs-wasm', 'cpu / onnxruntime', 'GEMM (alternating)', 'FMA ceiling', 'GEMM / ceiling'];
+  return `${files.map((f, i) => `run ${i + 1}: ${f}`).join('\n')}\n\n${table(head, lines)}\n`;
+}
+
+const GPT2_SHAPES = ['512x768x2304', '512x768x3072', '512x3072x768'];
+
+export function report(file: string): string {
+  const rows = readRows(file);
   const get = (suite: string, shape: string, backend: string) => rows.find((r) => r.suite === suite && r.shape === shape && r.backend === backend);
   const loads = rows.map((r) => r.load1).filter((l): l is number => typeof l === 'number');
   const out: string[] = [];
@@ -59,6 +93,14 @@ export function report(file: string): string {
     out.push(table(
       ['M×K×N', ...MATMUL_BACKENDS, 'cpu best', 'cpu / tfjs-wasm', 'cpu / onnxruntime'],
       mm.map((s) => [s.replace(/x/g, '×'), ...MATMUL_BACKENDS.map((b) => { const x = g(s, b); return x === null ? '–' : b === 'cpu' ? `**${x.toFixed(1)}**` : x.toFixed(x < 1 ? 2 : 1); }), best(s), ratio(s, 'tfjs-wasm'), ratio(s, 'onnxruntime')]),
+    ));
+  }
+  const ceil = rows.filter((r) => r.suite === 'matmul-ceiling');
+  if (ceil.length) {
+    out.push('', `GEMM against the FMA ceiling measured alternately (${ceil[0].rounds ?? '?'} rounds; medians; GFLOP/s):`, '');
+    out.push(table(
+      ['backend', 'M×K×N', 'GEMM', 'ceiling', 'GEMM / ceiling'],
+      ceil.map((r) => [r.backend, r.shape.replace(/x/g, '×'), `**${r.gflops?.toFixed(1) ?? '–'}**`, r.ceiling_gflops?.toFixed(1) ?? '–', r.efficiency === undefined ? '–' : `${(100 * r.efficiency).toFixed(0)}%`]),
     ));
   }
   for (const suite of ['softmax', 'layernorm']) {
