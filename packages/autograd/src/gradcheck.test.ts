@@ -20,10 +20,17 @@ const awayFromZero = (shape: number[]) => {
 };
 const ids = (xs: number[], shape?: number[]) => tensor(xs, shape ?? [xs.length], { dtype: 'int32' });
 
+/**
+ * Every check runs its analytic pass twice, on ref and on cpu (float64: the cpu backend's dispatch and its
+ * own TypeScript kernels for elementwise ops, copies and reductions, which take float64 too). The float32
+ * fast kernels are checked at the end of this file.
+ */
 function check(fn: (...xs: Variable[]) => Variable, inputs: Tensor[], options: GradcheckOptions = {}): void {
-  const res = gradcheck(fn, inputs, options);
-  expect(res.failures).toEqual([]);
-  expect(res.ok).toBe(true);
+  for (const backend of ['ref', 'cpu']) {
+    const res = gradcheck(fn, inputs, { backend, ...options });
+    expect({ backend, failures: res.failures }).toEqual({ backend, failures: [] });
+    expect(res.ok).toBe(true);
+  }
 }
 
 describe('the gradcheck utility', () => {
@@ -269,5 +276,45 @@ describe('a composed network (every gradient path at once)', () => {
       const y = F.add(x, F.linear(h, w2, null, 'conv1d'));
       return F.crossEntropy(F.layerNorm(y, g, be), targets);
     }, [r([3, 3]), r([5, 3]), r([5]), r([5, 3]), r([3]), r([3])]);
+  });
+});
+
+describe('the cpu backend in float32: its fast kernels\' gradients against float64 finite differences', () => {
+  // The analytic pass runs in float32 on cpu (WebAssembly SIMD GEMM, softmax, layerNorm, gelu and
+  // attention kernels, on both threads where the size calls for it); the numeric one in float64 on ref.
+  // Odd sizes, so every kernel meets its edge tiles and remainders.
+  const f32 = (fn: (...xs: Variable[]) => Variable, inputs: Tensor[], options: GradcheckOptions = {}): void => {
+    const res = gradcheck(fn, inputs, { backend: 'cpu', analyticDType: 'float32', eps: 1e-5, rtol: 5e-3, atol: 5e-4, ...options });
+    expect(res.failures).toEqual([]);
+  };
+  test('matmul and linear: transposed, sliced and broadcast operands, a frozen weight', () => {
+    f32(F.matmul, [r([17, 65]), r([65, 3])]);
+    f32((a, b) => F.matmul(F.transpose(a), F.slice(b, 1, 0, 34, 2)), [r([65, 3]), r([65, 68])]);
+    f32((a, b) => F.matmul(a, F.expand(b, [2, 17, 3])), [r([2, 1, 17]), r([17, 3])]);
+    f32((x, w, b) => F.linear(x, w, b, 'conv1d'), [r([2, 3, 65]), r([65, 17]), r([17])]);
+    f32((x, w, b) => F.linear(x, w, b), [r([3, 65]), r([17, 65]), r([17])], { wrt: [true, false, false] });
+  });
+  test('softmax, layerNorm and gelu over rows of 1, 17, 65 and 768', () => {
+    for (const C of [1, 17, 65]) {
+      f32((v) => F.softmax(v, -1), [r([3, C], -3, 3)]);
+      f32((x, w, b) => F.layerNorm(x, w, b), [r([3, C]), r([C]), r([C])]);
+      f32((v) => F.gelu(v), [r([3, C], -3, 3)]);
+    }
+    f32((v) => F.softmax(F.transpose(v), -1), [r([768, 2], -3, 3)]);
+    f32((x, w, b) => F.layerNorm(x, w, b), [r([2, 768]), r([768]), r([768])]);
+  });
+  test.each([[true], [false]])('attention, causal=%p, T = 17, on split heads of one qkv tensor', (causal) => {
+    const split = (qkv: Variable, i: number) => F.permute(F.reshape(F.narrow(qkv, 2, i * 6, 6), [2, 17, 2, 3]), [0, 2, 1, 3]); // [B, H, T, D]
+    f32((qkv) => F.attention(split(qkv, 0), split(qkv, 1), split(qkv, 2), { causal }), [r([2, 17, 18])]);
+  });
+  test('a composed block: layerNorm, attention, residual, MLP with gelu, cross-entropy', () => {
+    const targets = ids([1, 0, 2, 3, 3]);
+    f32((x, g, b, wq, w1, w2) => {
+      const h = F.layerNorm(x, g, b);
+      const qkv = F.matmul(h, wq); // [5, 3·4]
+      const head = (i: number) => F.reshape(F.narrow(qkv, 1, 4 * i, 4), [1, 5, 4]);
+      const y = F.add(x, F.reshape(F.attention(head(0), head(1), head(2)), [5, 4]));
+      return F.crossEntropy(F.add(y, F.matmul(F.gelu(F.matmul(y, w1)), w2)), targets);
+    }, [r([5, 4]), r([4]), r([4]), r([4, 12]), r([4, 17]), r([17, 4])]);
   });
 });
