@@ -65,6 +65,7 @@ describe.each(paths.map((p) => p.name))('%s', (name) => {
 
   test.each([
     [1, 1, 1], [1, 3, 17], [3, 17, 1], [17, 65, 3], [65, 127, 17], [127, 3, 65], [17, 768, 65], [65, 1, 127],
+    [3, 3072, 17], [17, 3, 3072], [65, 768, 3],
   ])('matmul [%i, %i] x [%i, N] and transposes', (M, K, N) => {
     const a = rnd([M, K]), b = rnd([K, N]);
     const at = rnd([K, M]), bt = rnd([N, K]);
