@@ -25,20 +25,16 @@ export class Generator {
 
   /**
    * out[i] = (u_i < p ? below : above) for a fresh mask: two 32-bit draws from this stream (k1, k2) key
-   * a counter-based hash of the element index, u_i = fmix(fmix(k1 + i·φ) ^ k2) / 2^32, with fmix
-   * murmur3's 32-bit finalizer and φ = 0x9E3779B9 (the SplitMix construction). The stream advances
-   * by two draws whatever the size, so a checkpoint's state still resumes it exactly, and the hash has
-   * no serial dependency: ~10x faster than one Alea draw per element, whose carry chain costs ~10 ns.
+   * a counter-based hash of the element index, u_i = fmix32(fmix32(k1 + i·φ) ^ k2) / 2^32, with φ =
+   * 0x9E3779B9 (the SplitMix construction). The stream advances by two draws whatever the size, so a
+   * checkpoint's state still resumes it exactly, and the hash has no serial dependency: ~6 ns an element
+   * here, against ~19 ns for one Alea draw per element (its carry chain is serial).
    */
   bernoulli(out: Float32Array | Float64Array, p: number, below: number, above: number): void {
     const k1 = (this.random() * 4294967296) | 0, k2 = (this.random() * 4294967296) | 0;
     const threshold = p * 4294967296;
     for (let i = 0, x = k1; i < out.length; i++, x = (x + 0x9e3779b9) | 0) {
-      let h = x;
-      h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-      h ^= k2;
-      h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-      out[i] = h >>> 0 < threshold ? below : above;
+      out[i] = fmix32(fmix32(x) ^ k2) >>> 0 < threshold ? below : above;
     }
   }
 
@@ -84,6 +80,15 @@ export class Generator {
   setState(state: GeneratorState): void {
     this.prng = seedrandom.alea('', { state });
   }
+}
+
+/** MurmurHash3's 32-bit finalizer: every input bit flips each output bit with probability ~1/2. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 let defaultGenerator = new Generator(0);

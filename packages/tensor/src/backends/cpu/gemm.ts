@@ -4,14 +4,14 @@
  * 1. Fold: a batch of A matrices stacked at a regular row step against one shared B (x·W over [B, T, C])
  *    becomes a single GEMM with M·batch rows.
  * 2. Pack from the strided JS operands into the wasm memory (so a transposed or broadcast operand costs
- *    nothing extra): one memcpy of the span the operand covers, then `pack_unit` (in wasm, threaded)
+ *    nothing extra): a memcpy of the span the operand covers, then `pack_unit` (in wasm, threaded)
  *    lays A out in MR-row panels and B in NR-column panels, both cut into KC-deep blocks and zero-padded
  *    to whole panels (layout in gemm-wasm.ts). A B (or A) shared by several batch entries is packed
  *    once. (Reading a row-major B in place instead, from a copy with a conflict-free padded row stride,
  *    saves the B pack but measured ~15% slower overall: every k step of a panel lands on another 4 KiB
  *    page, and the dTLB misses cost more than packing.)
- *    Staging and packing are pipelined: workers pack what is staged while the main thread stages B
- *    one KC block at a time.
+ *    Staging and packing are pipelined: workers pack what is staged while the main thread stages the
+ *    next chunk (a row-major A 8 panels of rows at a time, a row-major B one KC block at a time).
  * 3. Run `gemm_unit` over (batch, MC-block, NC-block) units, across threads when the product is large
  *    (optionally skipping a causal zero triangle, see `Causal`).
  * 4. Copy C out, row band by row band as bands complete (overlapping the remaining units).
@@ -166,20 +166,21 @@ interface PackSide {
   Rpad: number;
 }
 
-/**
- * Stage one operand for `pack_unit`: copy the span of storage its matrices cover into the arena (one
- * memcpy; strides and transposition are handled by the wasm packer) and write its packing descriptor.
- * Returns the number of pack units. A view whose span is much larger than its elements (a narrow slice
- * of a big tensor) is packed directly from JS instead and needs no units.
- */
+/** One operand's share of the pipelined pack job. */
 interface PackJob {
   units: number; // pack units (0: packed from JS already)
   /** Units per staging chunk: unit u can be packed once chunk ⌊u / unitsPerChunk⌋ is staged. */
   unitsPerChunk: number;
-  /** Copy the operand into its staging area: chunk c, or all of it (c = −1). */
+  /** Copy chunk c of the operand into its staging area (memcpy). */
   stage(c: number): void;
 }
 
+/**
+ * Prepare one operand for `pack_unit`: reserve a staging copy of the span of storage its matrices cover
+ * (strides and transposition are handled by the wasm packer; the copy itself is made chunk by chunk
+ * during the job, see PackJob.stage) and write its packing descriptor. A view whose span is much larger
+ * than its elements (a thin slice of a big tensor) is packed directly from JS instead and needs no units.
+ */
 function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc: number): PackJob {
   const { src, packs, laneStride, depthStride, R, PR, Rpad } = side;
   let lo = Infinity, hi = -Infinity;
@@ -223,8 +224,7 @@ function preparePack(engine: Engine, side: PackSide, K: number, KC: number, desc
     units,
     unitsPerChunk: byBlock ? groups : byGroup ? kBlocks : units,
     stage(c: number) {
-      const from = c < 0 ? 0 : c * chunkFloats;
-      const to = c < 0 ? span : Math.min(span, (c + 1) * chunkFloats);
+      const from = c * chunkFloats, to = Math.min(span, from + chunkFloats);
       f32.set(src.subarray(lo + from, lo + to), (staged >> 2) + from);
     },
   };
