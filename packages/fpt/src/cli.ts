@@ -3,7 +3,9 @@
  * declares its options; this file parses the command line, selects the compute backend, and dispatches.
  */
 import { parseArgs, type ParseArgsConfig } from 'util';
-import { setBackend, describeBackend, backendNames, setGpuMode } from '@fpt-ts/tensor';
+import {
+  setBackend, describeBackend, backendNames, setGpuMode, getBackend, registerBackend, profiledBackend, formatProfile, type KernelProfile,
+} from '@fpt-ts/tensor';
 import { COMMANDS, type Command } from './commands';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -12,6 +14,7 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export const BACKEND_OPTIONS: Options = {
   backend: { type: 'string' },
   'gpu-mode': { type: 'string' },
+  profile: { type: 'boolean' },
 };
 
 function usage(): string {
@@ -23,12 +26,16 @@ function usage(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
     '',
     'common options: --backend ref|cpu|gpujs (or FPT_BACKEND), --gpu-mode MODE (or FPT_GPU_MODE),',
-    '                --data-dir DIR (or FPT_DATA_DIR), FPT_THREADS=N for the cpu backend',
+    '                --data-dir DIR (or FPT_DATA_DIR), FPT_THREADS=N for the cpu backend,',
+    '                --profile (time every kernel call; a table of kernels by total time at the end)',
   ].join('\n');
 }
 
-/** Select the backend from --backend / --gpu-mode (env vars are read by the registry itself). */
-export function selectBackend(values: Record<string, unknown>): void {
+/**
+ * Select the backend from --backend / --gpu-mode (env vars are read by the registry itself); with
+ * --profile, a profiled copy of it (see profiledBackend), whose profile is returned.
+ */
+export function selectBackend(values: Record<string, unknown>): KernelProfile | null {
   if (typeof values['gpu-mode'] === 'string') setGpuMode(values['gpu-mode']); // validates the mode name
   const name = typeof values.backend === 'string' ? values.backend : undefined;
   if (name !== undefined) {
@@ -36,6 +43,11 @@ export function selectBackend(values: Record<string, unknown>): void {
     setBackend(name);
   }
   if (process.env.FPT_VERBOSE) console.error(describeBackend());
+  if (!values.profile) return null;
+  const profiled = profiledBackend(getBackend());
+  registerBackend(profiled.name, () => profiled);
+  setBackend(profiled.name);
+  return profiled.profile;
 }
 
 export async function runCommand(cmd: Command, args: string[]): Promise<number> {
@@ -51,8 +63,13 @@ export async function runCommand(cmd: Command, args: string[]): Promise<number> 
     console.log(cmd.usage);
     return 0;
   }
-  if (cmd.computes) selectBackend(parsed.values);
-  return (await cmd.run(parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals)) ?? 0;
+  const profile = cmd.computes ? selectBackend(parsed.values) : null;
+  const t0 = performance.now();
+  try {
+    return (await cmd.run(parsed.values as Record<string, string | boolean | string[] | undefined>, parsed.positionals)) ?? 0;
+  } finally {
+    if (profile) console.error(formatProfile(profile, performance.now() - t0));
+  }
 }
 
 export async function main(argv: string[]): Promise<void> {

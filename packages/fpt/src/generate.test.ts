@@ -104,3 +104,19 @@ test('a tokenizer larger than the model vocabulary is refused', async () => {
   fs.writeFileSync(path.join(small, 'tokenizer.json'), JSON.stringify({ type: 'byte' }));
   await expect(runCommand(generateCommand, ['--model', small, '--prompt', 'x'])).rejects.toThrow("the tokenizer has 257 tokens but the model's vocab_size is 100");
 });
+
+test('--profile: the same text, then a table of the kernels that ran on stderr', async () => {
+  const args = ['--model', modelDir, '--prompt', 'ab', '--max-tokens', '6', '--temperature', '0', '--backend', 'ref'];
+  await runCommand(generateCommand, args);
+  const plain = writes.join('');
+  writes.length = 0;
+  const errors: string[] = [];
+  jest.spyOn(console, 'error').mockImplementation((msg: string) => { errors.push(msg); });
+  await runCommand(generateCommand, [...args, '--profile']);
+  expect(writes.join('')).toBe(plain);
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toMatch(/^kernel time over \d+\.\d s of wall time:/);
+  expect(errors[0]).toMatch(/\n {2}matmul +\d+ +\d+ +\d+\.\d%/);
+  expect(errors[0]).toMatch(/\n {2}layerNorm +\d+ /);
+  expect(errors[0]).toContain('(outside kernels)');
+});

@@ -117,3 +117,47 @@ export function allFloat32(...arrays: (FloatArray | null)[]): boolean {
   for (const a of arrays) if (a !== null && !(a instanceof Float32Array)) return false;
   return true;
 }
+
+/** Call count and wall time (ms) per kernel, as gathered by a profiled backend. */
+export type KernelProfile = Map<KernelName, { calls: number; ms: number }>;
+
+/**
+ * `inner` with every kernel call timed: same results, plus `profile` (calls and milliseconds per kernel).
+ * The time is wall time on the calling thread; the kernel API is synchronous, so it includes the worker
+ * threads' share of a parallel kernel. What the kernels do not cover (autograd bookkeeping, allocation,
+ * garbage collection, data loading) is the step's time minus their sum. `fpt <command> --profile`
+ * registers one as `<name>+profile` and prints `formatProfile` at the end.
+ */
+export function profiledBackend(inner: Backend): Backend & { profile: KernelProfile } {
+  const profile: KernelProfile = new Map();
+  const timed = {} as Record<KernelName, (...args: unknown[]) => unknown>;
+  for (const name of Object.keys(inner.kernels) as KernelName[]) {
+    const kernel = inner.kernels[name] as (...args: unknown[]) => unknown;
+    const entry = { calls: 0, ms: 0 };
+    profile.set(name, entry);
+    timed[name] = (...args: unknown[]) => {
+      const t0 = performance.now();
+      try {
+        return kernel(...args);
+      } finally {
+        entry.ms += performance.now() - t0;
+        entry.calls++;
+      }
+    };
+  }
+  return { name: `${inner.name}+profile`, kernels: timed as unknown as Kernels, own: inner.own, info: inner.info, profile };
+}
+
+/** A table of the kernels that ran, slowest first, each as a share of `wallMs` (and the rest). */
+export function formatProfile(profile: KernelProfile, wallMs: number): string {
+  const rows = [...profile].filter(([, e]) => e.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
+  const inKernels = rows.reduce((s, [, e]) => s + e.ms, 0);
+  const pct = (ms: number) => `${((100 * ms) / wallMs).toFixed(1).padStart(5)}%`;
+  const line = (name: string, calls: string, ms: number) => `  ${name.padEnd(22)} ${calls.padStart(8)} ${ms.toFixed(0).padStart(10)} ${pct(ms)}`;
+  return [
+    `kernel time over ${(wallMs / 1000).toFixed(1)} s of wall time:`,
+    `  ${'kernel'.padEnd(22)} ${'calls'.padStart(8)} ${'ms'.padStart(10)} ${'share'.padStart(6)}`,
+    ...rows.map(([name, e]) => line(name, String(e.calls), e.ms)),
+    line('(outside kernels)', '', Math.max(0, wallMs - inKernels)),
+  ].join('\n');
+}
