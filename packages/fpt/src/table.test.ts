@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { runTable, renderTable, parseList, VARIANTS } from './table';
+import { runTable, renderTable, parseList, tableScope, VARIANTS } from './table';
 import { repoRoot } from './paths';
 
 const fixtureDir = path.join(process.env.FPT_FIXTURES_DIR ?? path.join(repoRoot(), '..', 'shared', 'fixtures'), 'gpt2-tiny-a');
@@ -34,6 +34,25 @@ test('the table shows published numbers for cells not yet run', () => {
   const md = renderTable(fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-')), ['mnist', 'cifar10'], ['fpt', 'lstm']);
   expect(md).toContain('| FPT (pretrained, frozen) | – / 98 | – / 68.2 |');
   expect(md).toContain('| Full LSTM | – / 99.5 | – / 73.6 |');
+});
+
+test('running a subset of cells keeps the finished cells of other tasks and variants in the table', () => {
+  const runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-'));
+  const finish = (cell: string, accuracy: number) => {
+    fs.mkdirSync(path.join(runsDir, cell));
+    fs.writeFileSync(path.join(runsDir, cell, 'metrics.json'), JSON.stringify({
+      split: 'test', accuracy, correct: 1000 * accuracy, total: 1000, steps: 500, wallSeconds: 60, backend: 'cpu',
+    }));
+  };
+  finish('bit-xor.fpt', 0.999);
+  finish('bit-xor.random', 0.849);
+  finish('listops.lstm', 0.2);
+  const scope = tableScope(runsDir, ['mnist'], ['fpt', 'random']);
+  expect(scope).toEqual({ tasks: ['bit-xor', 'listops', 'mnist'], variants: ['fpt', 'random', 'lstm'] });
+  const md = renderTable(runsDir, scope.tasks, scope.variants);
+  expect(md).toContain('| model | bit-xor | listops | mnist |');
+  expect(md).toContain('| FPT (pretrained, frozen) | **99.9** / 100 | – / 38.4 | – / 98 |');
+  expect(md).toContain('| Full LSTM | – / 50.1 | **20.0** / 17.1 | – / 99.5 |');
 });
 
 test('task and variant lists are validated', () => {

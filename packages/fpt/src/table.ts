@@ -80,10 +80,26 @@ export function renderTable(runsDir: string, tasks: readonly TaskName[], variant
   ].join('\n');
 }
 
+/**
+ * The tasks and variants the table file shows: the selected ones plus every one with a finished run in
+ * `runsDir`, in the paper's order, so running a subset of cells never drops earlier results from it.
+ */
+export function tableScope(runsDir: string, tasks: readonly TaskName[], variants: readonly Variant[]): { tasks: TaskName[]; variants: Variant[] } {
+  const finished = (t: TaskName, v: Variant) => readMetrics(path.join(runsDir, `${t}.${v}`)) !== null;
+  return {
+    tasks: TASK_NAMES.filter((t) => tasks.includes(t) || VARIANTS.some((v) => finished(t, v))),
+    variants: VARIANTS.filter((v) => variants.includes(v) || TASK_NAMES.some((t) => finished(t, v))),
+  };
+}
+
 export async function runTable(o: TableOptions): Promise<{ done: number; pending: number }> {
   const print = o.print ?? ((l: string) => console.log(l));
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
   const t0 = Date.now();
+  const writeTable = () => {
+    const scope = tableScope(o.runsDir, o.tasks, o.variants);
+    writeAtomic(o.out, renderTable(o.runsDir, scope.tasks, scope.variants));
+  };
   let done = 0, pending = 0;
   for (const v of o.variants) {
     for (const t of o.tasks) {
@@ -96,11 +112,11 @@ export async function runTable(o: TableOptions): Promise<{ done: number; pending
       const result = await train(config, { runDir, resume: true, dataDir: o.dataDir, timeLimitSeconds: left, print });
       if (result.finished) done++;
       else pending++;
-      writeAtomic(o.out, renderTable(o.runsDir, o.tasks, o.variants));
+      writeTable();
       if (!result.finished) break;
     }
   }
-  writeAtomic(o.out, renderTable(o.runsDir, o.tasks, o.variants));
+  writeTable();
   return { done, pending };
 }
 
