@@ -31,7 +31,7 @@ export const matmulSuite: Suite = async (ctx: SuiteContext) => {
 
 /** `ceiling`: only the GPT-2 shapes against the FMA ceiling (also the end of `matmul`). */
 export const ceilingSuite: Suite = async (ctx: SuiteContext) => {
-  versusCeiling(ctx, GPT2_SHAPES, ctx.options.quick ? 7 : 21);
+  await versusCeiling(ctx, GPT2_SHAPES, ctx.options.quick ? 7 : 21);
 };
 
 /**
@@ -42,7 +42,7 @@ export const ceilingSuite: Suite = async (ctx: SuiteContext) => {
  * ratio of the two rates is the GEMM's efficiency in that round. Reported: medians of the GEMM rate, the
  * probe rate and the ratio.
  */
-function versusCeiling(ctx: SuiteContext, shapes: [number, number, number][], rounds: number): void {
+async function versusCeiling(ctx: SuiteContext, shapes: [number, number, number][], rounds: number): Promise<void> {
   const withPeak = ctx.backends.filter((b) => b.fmaPeak && b.matmul);
   if (withPeak.length === 0) return;
   console.log(`\nGEMM against the FMA ceiling measured alternately (${rounds} rounds; medians):`);
@@ -52,7 +52,7 @@ function versusCeiling(ctx: SuiteContext, shapes: [number, number, number][], ro
       const a = randomArray(M * K, 1 + M), b = randomArray(K * N, 2 + N);
       const p = be.matmul!(a, b, M, K, N);
       p.run();
-      const out = p.output() as Float32Array;
+      const out = await p.output();
       if (!(errorRatio(out, (i) => dot(a, b, K, N, i), sampleIndices(M * N), 1e-4, 1e-4 * Math.sqrt(K)) <= 1)) {
         console.log(`  ${be.name} ${shape} FAILED validation`);
         continue;
