@@ -30,6 +30,29 @@ const fixtureDir = path.join(process.env.FPT_FIXTURES_DIR ?? path.join(repoRoot(
   expect(md).toMatch(/\| Random init, frozen \| \*\*\d+\.\d\*\* \/ 100 \|/);
 });
 
+(fs.existsSync(fixtureDir) ? test : test.skip)('a cell stopped by SIGTERM stops the table: no later cell starts', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-'));
+  const configDir = path.join(dir, 'configs'), runsDir = path.join(dir, 'runs'), out = path.join(dir, 'table.md');
+  fs.mkdirSync(configDir);
+  for (const v of ['fpt', 'random']) {
+    fs.writeFileSync(path.join(configDir, `bit-xor.${v}.json`), JSON.stringify({
+      name: `bit-xor.${v}`, task: 'bit-xor', model: { backbone: 'gpt2', checkpoint: fixtureDir, pretrained: v === 'fpt' },
+      steps: 1000000, evalEvery: 1000, evalBatches: 1, checkpointEvery: 1000, logEvery: 1000, optim: { batchSize: 4 },
+    }));
+  }
+  const lines: string[] = [];
+  const print = (l: string) => {
+    lines.push(l);
+    if (l.startsWith('== bit-xor.fpt')) setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 300); // as `kill` would deliver it, mid-cell
+  };
+  const result = await runTable({ configDir, runsDir, out, tasks: ['bit-xor'], variants: ['fpt', 'random'], sets: [], print });
+  expect(result).toEqual({ done: 0, pending: 2 });
+  expect(lines.join('\n')).toMatch(/stopped at step \d+ \(SIGTERM\)/);
+  expect(lines.some((l) => l.startsWith('== bit-xor.random'))).toBe(false);
+  expect(fs.existsSync(path.join(runsDir, 'bit-xor.random'))).toBe(false);
+  expect(fs.existsSync(path.join(runsDir, 'bit-xor.fpt', 'checkpoint.safetensors'))).toBe(true);
+});
+
 test('the table shows published numbers for cells not yet run', () => {
   const md = renderTable(fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-')), ['mnist', 'cifar10'], ['fpt', 'lstm']);
   expect(md).toContain('| FPT (pretrained, frozen) | – / 98 | – / 68.2 |');

@@ -101,19 +101,21 @@ export async function runTable(o: TableOptions): Promise<{ done: number; pending
     writeAtomic(o.out, renderTable(o.runsDir, scope.tasks, scope.variants));
   };
   let done = 0, pending = 0;
+  // once a cell stops unfinished (Ctrl-C, SIGTERM or the time limit), no other cell starts: the rest
+  // are only counted
+  let stopped = false;
   for (const v of o.variants) {
     for (const t of o.tasks) {
       const runDir = path.join(o.runsDir, `${t}.${v}`);
       if (readMetrics(runDir) !== null) { done++; continue; }
       const left = o.timeLimitSeconds === undefined ? undefined : o.timeLimitSeconds - (Date.now() - t0) / 1000;
-      if (left !== undefined && left <= 0) { pending++; continue; }
+      if (stopped || (left !== undefined && left <= 0)) { pending++; continue; }
       const config = loadConfig(path.join(o.configDir, `${t}.${v}.json`), o.sets);
       print(`== ${t}.${v} (${config.steps} steps) in ${runDir}`);
       const result = await train(config, { runDir, resume: true, dataDir: o.dataDir, timeLimitSeconds: left, print });
       if (result.finished) done++;
-      else pending++;
+      else { pending++; stopped = true; }
       writeTable();
-      if (!result.finished) break;
     }
   }
   writeTable();
