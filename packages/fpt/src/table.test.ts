@@ -6,16 +6,22 @@ import { repoRoot } from './paths';
 
 const fixtureDir = path.join(process.env.FPT_FIXTURES_DIR ?? path.join(repoRoot(), '..', 'shared', 'fixtures'), 'gpt2-tiny-a');
 
-(fs.existsSync(fixtureDir) ? test : test.skip)('runs the selected cells, skips finished ones, resumes an interrupted one, writes the table', async () => {
+/** A fresh table directory with Bit XOR fpt and random configs on the tiny fixture; `schedule` sets steps and cadences. */
+function bitXorCells(schedule: Record<string, number>): { configDir: string; runsDir: string; out: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-'));
   const configDir = path.join(dir, 'configs'), runsDir = path.join(dir, 'runs'), out = path.join(dir, 'table.md');
   fs.mkdirSync(configDir);
   for (const v of ['fpt', 'random']) {
     fs.writeFileSync(path.join(configDir, `bit-xor.${v}.json`), JSON.stringify({
       name: `bit-xor.${v}`, task: 'bit-xor', model: { backbone: 'gpt2', checkpoint: fixtureDir, pretrained: v === 'fpt' },
-      steps: 4, evalEvery: 2, evalBatches: 1, checkpointEvery: 2, logEvery: 2, finalEvalLimit: 32, optim: { batchSize: 4 },
+      evalBatches: 1, optim: { batchSize: 4 }, ...schedule,
     }));
   }
+  return { configDir, runsDir, out };
+}
+
+(fs.existsSync(fixtureDir) ? test : test.skip)('runs the selected cells, skips finished ones, resumes an interrupted one, writes the table', async () => {
+  const { configDir, runsDir, out } = bitXorCells({ steps: 4, evalEvery: 2, checkpointEvery: 2, logEvery: 2, finalEvalLimit: 32 });
   const quiet = () => undefined;
   const opts = { configDir, runsDir, out, tasks: ['bit-xor'] as const, variants: ['fpt', 'random'] as const, sets: [], print: quiet };
   const first = await runTable({ ...opts, timeLimitSeconds: 0 }); // no time: nothing starts
@@ -31,15 +37,7 @@ const fixtureDir = path.join(process.env.FPT_FIXTURES_DIR ?? path.join(repoRoot(
 });
 
 (fs.existsSync(fixtureDir) ? test : test.skip)('a cell stopped by SIGTERM stops the table: no later cell starts', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fpt-table-'));
-  const configDir = path.join(dir, 'configs'), runsDir = path.join(dir, 'runs'), out = path.join(dir, 'table.md');
-  fs.mkdirSync(configDir);
-  for (const v of ['fpt', 'random']) {
-    fs.writeFileSync(path.join(configDir, `bit-xor.${v}.json`), JSON.stringify({
-      name: `bit-xor.${v}`, task: 'bit-xor', model: { backbone: 'gpt2', checkpoint: fixtureDir, pretrained: v === 'fpt' },
-      steps: 1000000, evalEvery: 1000, evalBatches: 1, checkpointEvery: 1000, logEvery: 1000, optim: { batchSize: 4 },
-    }));
-  }
+  const { configDir, runsDir, out } = bitXorCells({ steps: 1000000, evalEvery: 1000, checkpointEvery: 1000, logEvery: 1000 });
   const lines: string[] = [];
   const print = (l: string) => {
     lines.push(l);
